@@ -1,0 +1,117 @@
+"""create_app(): controllers, dependencies, exception handlers, static PWA, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, get
+from litestar.config.compression import CompressionConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
+
+from server import models  # noqa: F401  (registers every table)
+from server.accounts.routes import AuthController, DeviceController, UserController
+from server.auth import provide_actor, public_guard
+from server.crews.routes import BoroughController, CrewController
+from server.db import Database, provide_tx
+from server.errors import EXCEPTION_HANDLERS
+from server.requests.routes import (
+    CitizenController,
+    ServiceRequestController,
+    ServiceTypeController,
+)
+from server.settings import Settings, get_settings
+from server.workorders.routes import CrewWorkController, WorkOrderController
+
+PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
+
+
+class Health(SQLModel):
+    status: str
+    database: str
+
+
+@get("/healthz", operation_id="health", tags=["ops"], guards=[public_guard])
+async def healthz(tx: AsyncSession, settings: Settings) -> Health:
+    await tx.execute(text("SELECT 1"))
+    return Health(status="ok", database=settings.database_kind)
+
+
+ROUTE_HANDLERS: list[Any] = [
+    healthz,
+    AuthController,
+    UserController,
+    DeviceController,
+    CrewController,
+    BoroughController,
+    ServiceTypeController,
+    ServiceRequestController,
+    CitizenController,
+    WorkOrderController,
+    CrewWorkController,
+]
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        db = Database(settings)
+        app.state.db = db
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    def provide_db(state: State) -> Database:
+        return state.db  # type: ignore[no-any-return]
+
+    def provide_settings() -> Settings:
+        return settings
+
+    handlers = list(ROUTE_HANDLERS)
+    if PWA_DIR.is_dir():
+        handlers.append(
+            create_static_files_router(
+                path="/",
+                directories=[PWA_DIR],
+                html_mode=True,
+                include_in_schema=False,
+                guards=[public_guard],
+                name="pwa",
+            )
+        )
+
+    return Litestar(
+        route_handlers=handlers,
+        dependencies={
+            "db": Provide(provide_db, sync_to_thread=False),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "tx": Provide(provide_tx),
+            "actor": Provide(provide_actor),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_body_bytes,
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        openapi_config=OpenAPIConfig(
+            title="Tournée",
+            version="0.1.0",
+            description="311 requests to field crews: dispatch, offline sync, photo evidence.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        debug=False,
+    )

@@ -1,0 +1,116 @@
+"""The ``tournee`` command: run, migrate, demo, create-user."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Sequence
+
+from server.settings import get_settings
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    from server.migrate import upgrade
+
+    upgrade()
+    print("Migrations applied.")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from server.migrate import upgrade
+    from server.seed import print_logins, seed_demo
+
+    upgrade()
+    seeded = asyncio.run(seed_demo(get_settings(), requests=args.requests, seed=args.seed))
+    print("Demo city seeded." if seeded else "Database already has data; demo not re-seeded.")
+    print_logins()
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    if not args.no_migrate:
+        from server.migrate import upgrade
+
+        upgrade()
+    if args.demo:
+        from server.seed import print_logins, seed_demo
+
+        asyncio.run(seed_demo(settings))
+        print_logins()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    print(f"Tournée: http://{host}:{port}  (API docs: http://{host}:{port}/schema)")
+    print(f"Database: {settings.database_kind}")
+    uvicorn.run(
+        "server.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=args.workers,
+        proxy_headers=True,
+        log_level="info",
+        timeout_graceful_shutdown=20,
+    )
+    return 0
+
+
+def _create_user(args: argparse.Namespace) -> int:
+    from server.seed import create_user_cli
+
+    password = args.password or getpass.getpass("Mot de passe / password: ")
+    asyncio.run(
+        create_user_cli(
+            get_settings(),
+            username=args.username,
+            display_name=args.display_name or args.username,
+            role=args.role,
+            crew_code=args.crew,
+            password=password,
+        )
+    )
+    print(f"User {args.username} created.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tournee", description="Tournée 311 dispatch service")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="apply migrations and serve the API and PWA")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.add_argument("--workers", type=int, default=1)
+    run.add_argument("--demo", action="store_true", help="seed the demo city if the DB is empty")
+    run.add_argument("--no-migrate", action="store_true")
+    run.set_defaults(func=_run)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
+
+    demo = sub.add_parser("demo", help="seed the Québec City demo data (empty database only)")
+    demo.add_argument("--requests", type=int, default=300)
+    demo.add_argument("--seed", type=int, default=311)
+    demo.set_defaults(func=_demo)
+
+    user = sub.add_parser("create-user", help="create a user (admin, dispatcher or crew)")
+    user.add_argument("username")
+    user.add_argument("--role", choices=["admin", "dispatcher", "crew"], required=True)
+    user.add_argument("--display-name")
+    user.add_argument("--crew", help="crew code (crew members)")
+    user.add_argument("--password", help="prompted when omitted")
+    user.set_defaults(func=_create_user)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

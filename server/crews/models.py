@@ -1,0 +1,61 @@
+"""Boroughs and crews."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from server.dbtypes import UTCDateTime, utcnow
+
+
+class Borough(SQLModel, table=True):
+    __tablename__ = "borough"
+
+    code: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=120)
+
+
+class CrewBase(SQLModel):
+    code: str = Field(max_length=60, min_length=1, regex=r"^[a-z0-9][a-z0-9-]*$")
+    name: str = Field(max_length=120, min_length=1)
+    borough_code: str = Field(foreign_key="borough.code", max_length=40)
+    kind: str = Field(max_length=20, regex=r"^(snow|waste|other)$")
+
+
+class Crew(CrewBase, table=True):
+    __tablename__ = "crew"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=60, unique=True)
+    active: bool = Field(default=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CrewCreate(CrewBase):
+    pass
+
+
+class CrewUpdate(SQLModel):
+    name: str | None = Field(default=None, max_length=120, min_length=1)
+    borough_code: str | None = Field(default=None, max_length=40)
+    kind: str | None = Field(default=None, regex=r"^(snow|waste|other)$")
+    active: bool | None = None
+
+
+class CrewMemberPublic(SQLModel):
+    id: int
+    username: str
+    display_name: str
+
+
+class CrewPublic(CrewBase):
+    id: int
+    active: bool
+    members: list[CrewMemberPublic] = []
+    open_work_orders: int = 0
+
+
+class BoroughPublic(SQLModel):
+    code: str
+    name: str

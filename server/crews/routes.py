@@ -1,0 +1,50 @@
+"""Crews and boroughs."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, patch, post
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.auth import Actor, admin_guard, any_user_guard, dispatcher_guard
+from server.crews import service
+from server.crews.models import Borough, BoroughPublic, CrewCreate, CrewPublic, CrewUpdate
+from server.params import DbId
+
+
+class CrewController(Controller):
+    path = "/api/v1/crews"
+    tags = ["crews"]
+
+    @get("/", operation_id="listCrews", guards=[dispatcher_guard])
+    async def list_crews(
+        self, tx: AsyncSession, borough: str | None = None, kind: str | None = None
+    ) -> list[CrewPublic]:
+        return await service.list_crews(tx, borough, kind)
+
+    @get("/{crew_id:int}", operation_id="getCrew", guards=[dispatcher_guard])
+    async def get_crew(self, tx: AsyncSession, crew_id: DbId) -> CrewPublic:
+        (crew,) = await service.to_public(tx, [await service.get_crew(tx, crew_id)])
+        return crew
+
+    @post("/", operation_id="createCrew", guards=[admin_guard])
+    async def create_crew(self, tx: AsyncSession, actor: Actor, data: CrewCreate) -> CrewPublic:
+        (crew,) = await service.to_public(tx, [await service.create_crew(tx, data, actor)])
+        return crew
+
+    @patch("/{crew_id:int}", operation_id="updateCrew", guards=[admin_guard])
+    async def update_crew(
+        self, tx: AsyncSession, actor: Actor, crew_id: DbId, data: CrewUpdate
+    ) -> CrewPublic:
+        (crew,) = await service.to_public(tx, [await service.update_crew(tx, crew_id, data, actor)])
+        return crew
+
+
+class BoroughController(Controller):
+    path = "/api/v1/boroughs"
+    tags = ["reference"]
+
+    @get("/", operation_id="listBoroughs", guards=[any_user_guard])
+    async def list_boroughs(self, tx: AsyncSession) -> list[BoroughPublic]:
+        rows = (await tx.execute(select(Borough).order_by(Borough.name))).scalars()  # type: ignore[arg-type]
+        return [BoroughPublic(code=b.code, name=b.name) for b in rows]

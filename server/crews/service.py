@@ -1,0 +1,116 @@
+"""Crews and boroughs."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.accounts.models import User
+from server.audit import diff, record
+from server.auth import Actor
+from server.crews.models import Borough, Crew, CrewCreate, CrewMemberPublic, CrewPublic, CrewUpdate
+from server.errors import Conflict, Invalid, NotFound
+from server.workorders.models import WorkOrder
+from sync.states import OPEN_STATUSES
+
+OPEN = [s.value for s in OPEN_STATUSES]
+
+
+async def _borough(tx: AsyncSession, code: str) -> None:
+    if await tx.get(Borough, code) is None:
+        raise Invalid("borough_unknown", code=code)
+
+
+async def list_crews(
+    tx: AsyncSession, borough: str | None = None, kind: str | None = None
+) -> list[CrewPublic]:
+    query = select(Crew)
+    if borough:
+        query = query.where(Crew.borough_code == borough)
+    if kind:
+        query = query.where(Crew.kind == kind)
+    crews = list((await tx.execute(query.order_by(Crew.name))).scalars())  # type: ignore[arg-type]
+    return await to_public(tx, crews)
+
+
+async def to_public(tx: AsyncSession, crews: list[Crew]) -> list[CrewPublic]:
+    ids = [c.id for c in crews if c.id is not None]
+    members: dict[int, list[CrewMemberPublic]] = {i: [] for i in ids}
+    if ids:
+        users = (
+            await tx.execute(
+                select(User).where(User.crew_id.in_(ids), User.active).order_by(User.username)  # type: ignore[union-attr,arg-type]
+            )
+        ).scalars()
+        for user in users:
+            members[user.crew_id or 0].append(
+                CrewMemberPublic(
+                    id=user.id or 0, username=user.username, display_name=user.display_name
+                )
+            )
+        counts = dict(
+            (
+                await tx.execute(
+                    select(WorkOrder.crew_id, func.count())
+                    .where(WorkOrder.crew_id.in_(ids), WorkOrder.status.in_(OPEN))  # type: ignore[union-attr,attr-defined]
+                    .group_by(WorkOrder.crew_id)
+                )
+            ).all()
+        )
+    else:
+        counts = {}
+    return [
+        CrewPublic(
+            **crew.model_dump(include={"id", "code", "name", "borough_code", "kind", "active"}),
+            members=members.get(crew.id or 0, []),
+            open_work_orders=int(counts.get(crew.id, 0)),
+        )
+        for crew in crews
+    ]
+
+
+async def get_crew(tx: AsyncSession, crew_id: int) -> Crew:
+    crew = await tx.get(Crew, crew_id)
+    if crew is None:
+        raise NotFound("crew", crew_id)
+    return crew
+
+
+async def create_crew(tx: AsyncSession, data: CrewCreate, actor: Actor) -> Crew:
+    await _borough(tx, data.borough_code)
+    if (await tx.execute(select(Crew.id).where(Crew.code == data.code))).first():
+        raise Conflict("duplicate_code", code=data.code)
+    crew = Crew.model_validate(data.model_dump())
+    tx.add(crew)
+    await tx.flush()
+    assert crew.id is not None
+    await record(
+        tx,
+        entity_type="crew",
+        entity_id=crew.id,
+        action="created",
+        actor=actor,
+        changes=diff({}, data.model_dump()),
+    )
+    return crew
+
+
+async def update_crew(tx: AsyncSession, crew_id: int, data: CrewUpdate, actor: Actor) -> Crew:
+    crew = await get_crew(tx, crew_id)
+    patch = data.model_dump(exclude_unset=True, exclude_none=True)
+    if "borough_code" in patch:
+        await _borough(tx, patch["borough_code"])
+    before = crew.model_dump()
+    for key, value in patch.items():
+        setattr(crew, key, value)
+    tx.add(crew)
+    await tx.flush()
+    await record(
+        tx,
+        entity_type="crew",
+        entity_id=crew_id,
+        action="updated",
+        actor=actor,
+        changes=diff(before, crew.model_dump()),
+    )
+    return crew

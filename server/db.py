@@ -1,0 +1,116 @@
+"""Engine, sessions and the one place a transaction commits.
+
+Each HTTP request gets one ``AsyncSession`` from :func:`provide_tx`; the handler's service calls
+only ``flush()``. The dependency commits after the handler returned and before the response is
+sent (Litestar closes yield dependencies inside the handler's exit stack), so a failed commit
+becomes an error response and nothing is half-written. Any exception rolls the whole request back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+from server.settings import Settings
+
+__all__ = ["Database", "provide_tx"]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(settings: Settings) -> AsyncEngine:
+    if settings.is_postgres:
+        return create_async_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_pool_size,
+            pool_pre_ping=True,
+            connect_args={
+                "server_settings": {
+                    "statement_timeout": str(settings.db_statement_timeout_ms),
+                    "application_name": "tournee",
+                }
+            },
+        )
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(
+        settings.database_url,
+        # aiosqlite connections are cheap; a pool adds nothing but cross-task surprises.
+        poolclass=NullPool,
+        connect_args={"timeout": 30},
+    )
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    _begin_immediate_on_sqlite(engine.sync_engine)
+    return engine
+
+
+def _begin_immediate_on_sqlite(engine: Engine) -> None:
+    """SQLite: take the write lock at BEGIN so two writers wait instead of failing late.
+
+    pysqlite's default deferred transactions upgrade read locks to write locks mid-transaction,
+    which deadlocks two concurrent writers (SQLITE_BUSY without waiting). BEGIN IMMEDIATE makes
+    the second writer wait for ``busy_timeout``.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _no_autobegin(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """Holds the engine and session maker of one app instance (no module-level state)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings)
+        self.sessionmaker = async_sessionmaker(
+            self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=False
+        )
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work outside HTTP (jobs, CLI): commit on success, roll back on error."""
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def provide_tx(db: Database) -> AsyncGenerator[AsyncSession, None]:
+    """Litestar yield dependency: the request's transaction."""
+    async with db.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()

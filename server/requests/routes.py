@@ -1,0 +1,182 @@
+"""Service types, dispatcher intake and queue, and the citizen's own view of a request."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, get, post
+from litestar.params import Parameter
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
+
+from server.auth import Actor, admin_guard, dispatcher_guard, public_guard
+from server.errors import Conflict, NotFound
+from server.params import DbId
+from server.requests import service
+from server.requests.models import (
+    ServiceRequest,
+    ServiceRequestCreate,
+    ServiceRequestCreated,
+    ServiceRequestPublic,
+    ServiceType,
+    ServiceTypeCreate,
+    ServiceTypePublic,
+)
+from server.settings import Settings
+
+
+class ServiceRequestPage(SQLModel):
+    items: list[ServiceRequestPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class ServiceRequestDetail(ServiceRequestPublic):
+    duplicates: list[dict[str, Any]]
+
+
+class CitizenRequestStatus(SQLModel):
+    """What the citizen holding the tracking token sees: no contact data, no crew names."""
+
+    service_code: str
+    service_name_fr: str
+    service_name_en: str
+    status: str
+    work_order_status: str | None
+    outcome: str | None
+    address: str
+    created_at: Any
+    updated_at: Any
+
+
+class CitizenRequestCreated(SQLModel):
+    tracking_token: str
+    status: str
+
+
+class ServiceTypeController(Controller):
+    path = "/api/v1/service-types"
+    tags = ["reference"]
+
+    @get("/", operation_id="listServiceTypes", guards=[public_guard])
+    async def list_service_types(self, tx: AsyncSession) -> list[ServiceTypePublic]:
+        rows = (await tx.execute(select(ServiceType).order_by(ServiceType.code))).scalars()  # type: ignore[arg-type]
+        return [ServiceTypePublic.model_validate(st.model_dump()) for st in rows]
+
+    @post("/", operation_id="createServiceType", guards=[admin_guard])
+    async def create_service_type(
+        self, tx: AsyncSession, data: ServiceTypeCreate
+    ) -> ServiceTypePublic:
+        if (await tx.execute(select(ServiceType.id).where(ServiceType.code == data.code))).first():
+            raise Conflict("duplicate_code", code=data.code)
+        st = ServiceType.model_validate(data.model_dump())
+        tx.add(st)
+        await tx.flush()
+        return ServiceTypePublic.model_validate(st.model_dump())
+
+
+class ServiceRequestController(Controller):
+    path = "/api/v1/requests"
+    guards = [dispatcher_guard]
+    tags = ["requests"]
+
+    @get("/", operation_id="listRequests", summary="The dispatch queue (oldest first)")
+    async def list_requests(
+        self,
+        tx: AsyncSession,
+        status: Annotated[str | None, Parameter(description="Comma list")] = None,
+        unassigned: bool | None = None,
+        service_code: str | None = None,
+        borough: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
+    ) -> ServiceRequestPage:
+        statuses = [s.strip() for s in (status or "").split(",") if s.strip()]
+        rows, total = await service.list_requests(
+            tx,
+            status=statuses,
+            unassigned=unassigned,
+            service_code=service_code,
+            borough=borough,
+            limit=limit,
+            offset=offset,
+        )
+        types = await service.service_types_by_id(tx, {r.service_type_id for r in rows})
+        items = [service.to_public(r, types[r.service_type_id]) for r in rows]
+        return ServiceRequestPage(items=items, total=total, limit=limit, offset=offset)
+
+    @post("/", operation_id="createRequest", summary="Intake by a 311 agent (phone)")
+    async def create_request(
+        self, tx: AsyncSession, actor: Actor, settings: Settings, data: ServiceRequestCreate
+    ) -> ServiceRequestCreated:
+        request = await service.create_request(tx, data, settings, actor)
+        duplicates = await service.likely_duplicates(tx, request, settings.duplicate_radius_m)
+        types = await service.service_types_by_id(tx, {request.service_type_id})
+        public = service.to_public(request, types[request.service_type_id])
+        return ServiceRequestCreated(
+            **public.model_dump(), tracking_token=request.tracking_token, duplicates=duplicates
+        )
+
+    @get("/{request_id:int}", operation_id="getRequest")
+    async def get_request(
+        self, tx: AsyncSession, settings: Settings, request_id: DbId
+    ) -> ServiceRequestDetail:
+        request = await service.get_request(tx, request_id)
+        types = await service.service_types_by_id(tx, {request.service_type_id})
+        public = service.to_public(request, types[request.service_type_id])
+        duplicates = await service.likely_duplicates(tx, request, settings.duplicate_radius_m)
+        return ServiceRequestDetail(**public.model_dump(), duplicates=duplicates)
+
+    @get("/{request_id:int}/duplicates", operation_id="suggestDuplicates")
+    async def duplicates(
+        self, tx: AsyncSession, settings: Settings, request_id: DbId
+    ) -> list[dict[str, Any]]:
+        """Open requests of the same type within the duplicate radius (50 m by default)."""
+        request = await service.get_request(tx, request_id)
+        return await service.likely_duplicates(tx, request, settings.duplicate_radius_m)
+
+
+class CitizenController(Controller):
+    """Public intake and tracking for citizens (the PWA's citizen page)."""
+
+    path = "/api/v1/public/requests"
+    tags = ["citizens"]
+    guards = [public_guard]
+
+    @post("/", operation_id="submitCitizenRequest")
+    async def submit(
+        self, tx: AsyncSession, settings: Settings, data: ServiceRequestCreate
+    ) -> CitizenRequestCreated:
+        data = data.model_copy(
+            update={"channel": "web" if data.channel == "phone" else data.channel}
+        )
+        request = await service.create_request(tx, data, settings)
+        return CitizenRequestCreated(tracking_token=request.tracking_token, status=request.status)
+
+    @get("/{tracking_token:str}", operation_id="trackCitizenRequest")
+    async def track(self, tx: AsyncSession, tracking_token: str) -> CitizenRequestStatus:
+        from server.workorders.models import WorkOrder
+
+        request = (
+            await tx.execute(
+                select(ServiceRequest).where(ServiceRequest.tracking_token == tracking_token)
+            )
+        ).scalar_one_or_none()
+        if request is None:
+            raise NotFound("service_request", "?")
+        st = await tx.get(ServiceType, request.service_type_id)
+        assert st is not None
+        wo = await tx.get(WorkOrder, request.work_order_id) if request.work_order_id else None
+        return CitizenRequestStatus(
+            service_code=st.code,
+            service_name_fr=st.name_fr,
+            service_name_en=st.name_en,
+            status=request.status,
+            work_order_status=wo.status if wo else None,
+            outcome=wo.outcome if wo else None,
+            address=request.address,
+            created_at=request.created_at,
+            updated_at=request.updated_at,
+        )

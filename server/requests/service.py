@@ -1,0 +1,155 @@
+"""Citizen intake: create requests, find likely duplicates, list the dispatch queue."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.audit import record
+from server.errors import Invalid, NotFound
+from server.geo import bbox_around, haversine_m, in_bounds
+from server.requests.models import (
+    ServiceRequest,
+    ServiceRequestCreate,
+    ServiceRequestPublic,
+    ServiceType,
+)
+from server.settings import Settings
+
+
+async def service_type_by_code(tx: AsyncSession, code: str) -> ServiceType:
+    found = (
+        await tx.execute(select(ServiceType).where(ServiceType.code == code))
+    ).scalar_one_or_none()
+    if found is None or not found.active:
+        raise Invalid("service_type_unknown", code=code)
+    return found
+
+
+async def service_types_by_id(tx: AsyncSession, ids: set[int]) -> dict[int, ServiceType]:
+    if not ids:
+        return {}
+    rows = (await tx.execute(select(ServiceType).where(ServiceType.id.in_(ids)))).scalars()  # type: ignore[union-attr]
+    return {st.id: st for st in rows if st.id is not None}
+
+
+def borough_of(lat: float, lon: float) -> str | None:
+    from server.demo_data import borough_for  # the city's borough polygons
+
+    return borough_for(lat, lon)
+
+
+async def create_request(
+    tx: AsyncSession, data: ServiceRequestCreate, settings: Settings, actor: Any = None
+) -> ServiceRequest:
+    service_type = await service_type_by_code(tx, data.service_code)
+    if not in_bounds(data.lat, data.lon, settings.bounds):
+        raise Invalid("outside_jurisdiction")
+    assert service_type.id is not None
+    request = ServiceRequest(
+        service_type_id=service_type.id,
+        description=data.description.strip(),
+        lat=data.lat,
+        lon=data.lon,
+        address=data.address.strip(),
+        borough_code=borough_of(data.lat, data.lon),
+        reporter_name=data.reporter_name,
+        reporter_phone=data.reporter_phone,
+        reporter_email=data.reporter_email,
+        language=data.language,
+        channel=data.channel,
+        tracking_token=secrets.token_urlsafe(24),
+    )
+    tx.add(request)
+    await tx.flush()
+    assert request.id is not None
+    await record(
+        tx,
+        entity_type="service_request",
+        entity_id=request.id,
+        action="created",
+        actor=actor,
+        changes={"channel": [None, data.channel], "service_code": [None, data.service_code]},
+    )
+    return request
+
+
+async def get_request(tx: AsyncSession, request_id: int) -> ServiceRequest:
+    found = await tx.get(ServiceRequest, request_id)
+    if found is None:
+        raise NotFound("service_request", request_id)
+    return found
+
+
+async def likely_duplicates(
+    tx: AsyncSession, request: ServiceRequest, radius_m: float, limit: int = 10
+) -> list[dict[str, Any]]:
+    """Open requests of the same type within ``radius_m``, nearest first."""
+    min_lat, min_lon, max_lat, max_lon = bbox_around(request.lat, request.lon, radius_m)
+    rows = (
+        await tx.execute(
+            select(ServiceRequest).where(
+                ServiceRequest.service_type_id == request.service_type_id,
+                ServiceRequest.status != "closed",
+                ServiceRequest.id != request.id,
+                ServiceRequest.lat.between(min_lat, max_lat),  # type: ignore[attr-defined]
+                ServiceRequest.lon.between(min_lon, max_lon),  # type: ignore[attr-defined]
+            )
+        )
+    ).scalars()
+    found = []
+    for other in rows:
+        distance = haversine_m(request.lat, request.lon, other.lat, other.lon)
+        if distance <= radius_m:
+            found.append(
+                {
+                    "request_id": other.id,
+                    "work_order_id": other.work_order_id,
+                    "distance_m": round(distance, 1),
+                    "created_at": other.created_at.isoformat(),
+                    "address": other.address,
+                }
+            )
+    found.sort(key=lambda d: d["distance_m"])
+    return found[:limit]
+
+
+async def list_requests(
+    tx: AsyncSession,
+    *,
+    status: Sequence[str] | None,
+    unassigned: bool | None,
+    service_code: str | None,
+    borough: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[ServiceRequest], int]:
+    query = select(ServiceRequest)
+    if status:
+        query = query.where(ServiceRequest.status.in_(status))  # type: ignore[attr-defined]
+    if unassigned is True:
+        query = query.where(ServiceRequest.work_order_id.is_(None))  # type: ignore[union-attr]
+    elif unassigned is False:
+        query = query.where(ServiceRequest.work_order_id.is_not(None))  # type: ignore[union-attr]
+    if service_code:
+        st = await service_type_by_code(tx, service_code)
+        query = query.where(ServiceRequest.service_type_id == st.id)
+    if borough:
+        query = query.where(ServiceRequest.borough_code == borough)
+    total = (await tx.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    rows = (
+        await tx.execute(
+            query.order_by(ServiceRequest.created_at, ServiceRequest.id).limit(limit).offset(offset)  # type: ignore[arg-type]
+        )
+    ).scalars()
+    return list(rows), int(total)
+
+
+def to_public(request: ServiceRequest, service_type: ServiceType) -> ServiceRequestPublic:
+    data = request.model_dump()
+    data["service_code"] = service_type.code
+    return ServiceRequestPublic.model_validate(data)

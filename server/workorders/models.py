@@ -1,0 +1,149 @@
+"""Work orders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from server.audit import AuditEventPublic
+from server.dbtypes import MAX_ID, UTCDateTime, utcnow
+from server.requests.models import RequestForCrew, ServiceRequestPublic
+
+
+class WorkOrder(SQLModel, table=True):
+    __tablename__ = "work_order"
+    __table_args__ = (
+        Index("ix_wo_status_due", "status", "due_at"),
+        Index("ix_wo_crew_status", "crew_id", "status"),
+        Index("ix_wo_location", "lat", "lon"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    service_type_id: int = Field(foreign_key="service_type.id", index=True)
+    title: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=4000)
+    lat: float
+    lon: float
+    address: str = Field(default="", max_length=300)
+    borough_code: str | None = Field(default=None, foreign_key="borough.code", index=True)
+    priority: int = Field(default=3)
+    status: str = Field(default="new", max_length=12)
+    outcome: str | None = Field(default=None, max_length=40)
+    outcome_note: str | None = Field(default=None, max_length=2000)
+    crew_id: int | None = Field(default=None, foreign_key="crew.id")
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cancel_reason: str | None = Field(default=None, max_length=500)
+    planned: bool = Field(default=False)
+    version: int = Field(default=1)
+
+
+class WorkOrderPublic(SQLModel):
+    id: int
+    service_code: str
+    service_name: str
+    category: str
+    title: str
+    description: str
+    lat: float
+    lon: float
+    address: str
+    borough_code: str | None
+    priority: int
+    status: str
+    outcome: str | None
+    outcome_note: str | None
+    crew_id: int | None
+    due_at: datetime
+    overdue: bool
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    planned: bool
+    request_count: int
+    version: int
+
+
+class WorkOrderDetail(WorkOrderPublic):
+    requests: list[ServiceRequestPublic]
+    history: list[AuditEventPublic]
+
+
+class WorkOrderForCrew(WorkOrderPublic):
+    requests: list[RequestForCrew]
+    history: list[AuditEventPublic]
+
+
+class WorkOrderPage(SQLModel):
+    items: list[WorkOrderPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class WorkOrderCreate(SQLModel):
+    """From one or more requests (their location is used) or planned work with a location."""
+
+    request_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        default_factory=list, max_length=200
+    )
+    service_code: str | None = Field(default=None, max_length=60)
+    title: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=4000)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    address: str = Field(default="", max_length=300)
+    priority: int | None = Field(default=None, ge=1, le=4)
+    crew_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+
+
+class AssignBody(SQLModel):
+    crew_id: int = Field(ge=1, le=MAX_ID)
+    expected_version: int | None = Field(default=None, ge=1, le=MAX_ID)
+
+
+class BulkAssignBody(SQLModel):
+    work_order_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        min_length=1, max_length=500
+    )
+    crew_id: int = Field(ge=1, le=MAX_ID)
+
+
+class PriorityBody(SQLModel):
+    priority: int = Field(ge=1, le=4)
+    expected_version: int | None = Field(default=None, ge=1, le=MAX_ID)
+
+
+class CancelBody(SQLModel):
+    reason: str = Field(min_length=1, max_length=500)
+    expected_version: int | None = Field(default=None, ge=1, le=MAX_ID)
+
+
+class TransitionBody(SQLModel):
+    action: str = Field(max_length=20)
+    outcome: str | None = Field(default=None, max_length=40)
+    note: str | None = Field(default=None, max_length=2000)
+    reason: str | None = Field(default=None, max_length=500)
+    expected_version: int | None = Field(default=None, ge=1, le=MAX_ID)
+
+
+class MergeBody(SQLModel):
+    request_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(min_length=1, max_length=200)
+
+
+class BulkResult(SQLModel):
+    updated: list[int]
+    items: list[WorkOrderPublic]
+
+
+def as_dict(wo: WorkOrder) -> dict[str, Any]:
+    return wo.model_dump()

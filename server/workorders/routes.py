@@ -1,0 +1,215 @@
+"""Dispatcher and crew HTTP routes for work orders."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get, post
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.auth import Actor, crew_guard, dispatcher_guard
+from server.errors import Invalid
+from server.params import DbId
+from server.workorders import service
+from server.workorders.models import (
+    AssignBody,
+    BulkAssignBody,
+    BulkResult,
+    CancelBody,
+    MergeBody,
+    PriorityBody,
+    TransitionBody,
+    WorkOrderCreate,
+    WorkOrderDetail,
+    WorkOrderForCrew,
+    WorkOrderPage,
+    WorkOrderPublic,
+)
+
+Limit = Annotated[int, Parameter(ge=1, le=500, description="Page size (1–500).")]
+Offset = Annotated[int, Parameter(ge=0, le=1_000_000)]
+
+
+def _csv(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    if not value:
+        return None
+    try:
+        parts = [float(p) for p in value.split(",")]
+    except ValueError as exc:
+        raise Invalid("bbox_invalid") from exc
+    if len(parts) != 4 or parts[0] > parts[2] or parts[1] > parts[3]:
+        raise Invalid("bbox_invalid")
+    return (parts[0], parts[1], parts[2], parts[3])
+
+
+async def _one(tx: AsyncSession, wo: object) -> WorkOrderPublic:
+    (public,) = await service.to_public_many(tx, [wo])  # type: ignore[list-item]
+    return public
+
+
+class WorkOrderController(Controller):
+    path = "/api/v1/work-orders"
+    guards = [dispatcher_guard]
+    tags = ["work orders"]
+
+    @get("/", operation_id="listWorkOrders", summary="List and filter work orders by SLA due time")
+    async def list_work_orders(
+        self,
+        tx: AsyncSession,
+        status: Annotated[str | None, Parameter(description="Comma list of statuses")] = None,
+        service_code: str | None = None,
+        crew_id: DbId | None = None,
+        borough: str | None = None,
+        bbox: Annotated[
+            str | None, Parameter(description="min_lon,min_lat,max_lon,max_lat")
+        ] = None,
+        overdue: bool | None = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> WorkOrderPage:
+        filters = service.WorkOrderFilters(
+            status=_csv(status),
+            service_code=service_code,
+            crew_id=crew_id,
+            borough=borough,
+            bbox=_bbox(bbox),
+            overdue=overdue,
+            limit=limit,
+            offset=offset,
+        )
+        rows, total = await service.list_work_orders(tx, filters)
+        items = await service.to_public_many(tx, rows)
+        return WorkOrderPage(items=items, total=total, limit=limit, offset=offset)
+
+    @post(
+        "/", operation_id="createWorkOrder", summary="Create a work order from requests or planned"
+    )
+    async def create_work_order(
+        self, tx: AsyncSession, actor: Actor, data: WorkOrderCreate
+    ) -> WorkOrderPublic:
+        wo = await service.create_work_order(tx, data, actor)
+        return await _one(tx, wo)
+
+    @get("/{work_order_id:int}", operation_id="getWorkOrder")
+    async def get_work_order(
+        self, tx: AsyncSession, actor: Actor, work_order_id: DbId
+    ) -> WorkOrderDetail:
+        wo = await service.load(tx, work_order_id)
+        result = await service.detail(tx, wo, actor)
+        assert isinstance(result, WorkOrderDetail)
+        return result
+
+    @post("/{work_order_id:int}/assign", operation_id="assignWorkOrder", status_code=200)
+    async def assign(
+        self, tx: AsyncSession, actor: Actor, work_order_id: DbId, data: AssignBody
+    ) -> WorkOrderPublic:
+        wo = await service.assign(tx, work_order_id, data.crew_id, actor, data.expected_version)
+        return await _one(tx, wo)
+
+    @post("/bulk-assign", operation_id="bulkAssignWorkOrders", status_code=200)
+    async def bulk_assign(self, tx: AsyncSession, actor: Actor, data: BulkAssignBody) -> BulkResult:
+        orders = []
+        for work_order_id in dict.fromkeys(data.work_order_ids):
+            orders.append(await service.assign(tx, work_order_id, data.crew_id, actor))
+        items = await service.to_public_many(tx, orders)
+        return BulkResult(updated=[wo.id for wo in items], items=items)
+
+    @post("/{work_order_id:int}/priority", operation_id="reprioritiseWorkOrder", status_code=200)
+    async def reprioritise(
+        self, tx: AsyncSession, actor: Actor, work_order_id: DbId, data: PriorityBody
+    ) -> WorkOrderPublic:
+        wo = await service.set_priority(
+            tx, work_order_id, data.priority, actor, data.expected_version
+        )
+        return await _one(tx, wo)
+
+    @post("/{work_order_id:int}/cancel", operation_id="cancelWorkOrder", status_code=200)
+    async def cancel(
+        self, tx: AsyncSession, actor: Actor, work_order_id: DbId, data: CancelBody
+    ) -> WorkOrderPublic:
+        wo = await service.cancel(tx, work_order_id, data.reason, actor, data.expected_version)
+        return await _one(tx, wo)
+
+    @post("/{work_order_id:int}/transition", operation_id="transitionWorkOrder", status_code=200)
+    async def transition(
+        self, tx: AsyncSession, actor: Actor, work_order_id: DbId, data: TransitionBody
+    ) -> WorkOrderPublic:
+        wo = await service.transition(
+            tx,
+            work_order_id,
+            data.action,
+            actor,
+            outcome_name=data.outcome,
+            note=data.note,
+            reason=data.reason,
+            expected_version=data.expected_version,
+        )
+        return await _one(tx, wo)
+
+    @post("/{work_order_id:int}/merge", operation_id="mergeRequestsIntoWorkOrder", status_code=200)
+    async def merge(
+        self, tx: AsyncSession, actor: Actor, work_order_id: DbId, data: MergeBody
+    ) -> WorkOrderDetail:
+        wo = await service.merge_requests(tx, work_order_id, data.request_ids, actor)
+        result = await service.detail(tx, wo, actor)
+        assert isinstance(result, WorkOrderDetail)
+        return result
+
+
+class CrewWorkController(Controller):
+    """What a crew phone sees: its own crew's work orders only, no reporter contact."""
+
+    path = "/api/v1/crew/work-orders"
+    guards = [crew_guard]
+    tags = ["crew"]
+
+    @get("/", operation_id="listMyWorkOrders")
+    async def list_mine(
+        self,
+        tx: AsyncSession,
+        actor: Actor,
+        status: Annotated[str | None, Parameter(description="Comma list of statuses")] = None,
+        limit: Limit = 200,
+        offset: Offset = 0,
+    ) -> WorkOrderPage:
+        filters = service.WorkOrderFilters(
+            status=_csv(status) or service.OPEN,
+            crew_id=actor.crew_id if actor.crew_id is not None else -1,
+            limit=limit,
+            offset=offset,
+        )
+        rows, total = await service.list_work_orders(tx, filters)
+        items = await service.to_public_many(tx, rows)
+        items.sort(key=lambda wo: (wo.priority, wo.due_at, wo.id))
+        return WorkOrderPage(items=items, total=total, limit=limit, offset=offset)
+
+    @get("/{work_order_id:int}", operation_id="getMyWorkOrder")
+    async def get_mine(
+        self, tx: AsyncSession, actor: Actor, work_order_id: DbId
+    ) -> WorkOrderForCrew:
+        wo = await service.load(tx, work_order_id)
+        service.ensure_visible(wo, actor)
+        result = await service.detail(tx, wo, actor)
+        assert isinstance(result, WorkOrderForCrew)
+        return result
+
+    @post("/{work_order_id:int}/transition", operation_id="transitionMyWorkOrder", status_code=200)
+    async def transition_mine(
+        self, tx: AsyncSession, actor: Actor, work_order_id: DbId, data: TransitionBody
+    ) -> WorkOrderPublic:
+        wo = await service.transition(
+            tx,
+            work_order_id,
+            data.action,
+            actor,
+            outcome_name=data.outcome,
+            note=data.note,
+            reason=data.reason,
+            expected_version=data.expected_version,
+        )
+        return await _one(tx, wo)
