@@ -3,6 +3,7 @@
 from server.accounts.models import AccessToken, User
 from server.audit import AuditEvent
 from server.crews.models import Borough, Crew
+from server.photos.models import WorkOrderPhoto
 from server.requests.models import ServiceRequest, ServiceType
 from server.workorders.models import WorkOrder
 
@@ -15,4 +16,5 @@ __all__ = [
     "ServiceType",
     "User",
     "WorkOrder",
+    "WorkOrderPhoto",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server import events
 from server.audit import record
 from server.errors import Invalid, NotFound
 from server.geo import bbox_around, haversine_m, in_bounds
@@ -75,6 +76,7 @@ async def create_request(
         actor=actor,
         changes={"channel": [None, data.channel], "service_code": [None, data.service_code]},
     )
+    await events.request_created(tx, request)
     return request
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server import events
 from server.audit import AuditEvent, AuditEventPublic, diff, record
 from server.auth import Actor
 from server.crews.models import Crew
@@ -127,6 +128,7 @@ async def _save(
         reason=reason,
     )
     await _sync_request_statuses(tx, wo)
+    await events.work_order_changed(tx, wo, before, action, actor)
 
 
 async def _sync_request_statuses(tx: AsyncSession, wo: WorkOrder) -> None:
@@ -343,6 +345,7 @@ async def create_work_order(tx: AsyncSession, body: WorkOrderCreate, actor: Acto
         changes=diff({}, _snapshot(wo)) | {"request_ids": [None, [r.id for r in requests]]},
     )
     await tx.flush()
+    await events.work_order_changed(tx, wo, {}, "created", actor)
     if body.crew_id is not None:
         await assign(tx, wo.id, body.crew_id, actor)
     else:
