@@ -21,3 +21,7 @@ async def work_order_changed(
 
 async def request_created(tx: AsyncSession, request: Any) -> None:
     """After a citizen's service request was recorded (any channel)."""
+
+
+async def photo_attached(tx: AsyncSession, attachment: Any, work_order: Any) -> None:
+    """After a crew attached a photo reference (a sync mutation) to a work order."""
