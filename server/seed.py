@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import demo_data
 from server.accounts.models import User
+from server.audit import AuditEvent
 from server.auth import hash_password
 from server.crews.models import Borough, Crew
 from server.db import Database
@@ -141,6 +142,18 @@ async def seed_requests(tx: AsyncSession, crews: dict[str, int], n: int, seed: i
                 wo.completed_at = min(now, wo.assigned_at + timedelta(hours=rng.randint(1, 20)))
         tx.add(wo)
         await tx.flush()
+        assert wo.id is not None
+        tx.add(
+            AuditEvent(
+                entity_type="work_order",
+                entity_id=wo.id,
+                action="seeded",
+                actor_role="system",
+                at=wo.created_at,
+                changes={"status": [None, wo.status], "crew_id": [None, wo.crew_id]},
+                reason="demo data",
+            )
+        )
         request.work_order_id = wo.id
         request.status = (
             "closed" if wo.status == "completed" else ("scheduled" if wo.crew_id else "received")
