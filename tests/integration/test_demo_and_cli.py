@@ -18,15 +18,11 @@ from server.workorders.models import WorkOrder
 
 async def test_demo_seed_gives_a_realistic_city(database_url: str) -> None:
     from server.seed import seed_demo
-    from tests.support.data import reset_and_seed
+    from tests.support.data import reset
 
     db = Database(get_settings())
     try:
-        await reset_and_seed(db)
-        async with db.transaction() as tx:
-            await tx.execute(text("DELETE FROM user_account"))
-            for table in ("crew", "service_type", "borough"):
-                await tx.execute(text(f"DELETE FROM {table}"))
+        await reset(db)
         assert await seed_demo(get_settings(), requests=300, seed=7) is True
         assert await seed_demo(get_settings(), requests=300, seed=7) is False, "seeds only once"
         async with db.transaction() as tx:

@@ -22,6 +22,15 @@ def _hashes() -> dict[str, str]:
 
 
 async def reset_and_seed(db: Database) -> dict[str, int]:
+    await reset(db)
+    async with db.transaction() as tx:
+        crews = await seed_reference(tx)
+        await seed_users(tx, crews, _hashes())
+    return crews
+
+
+async def reset(db: Database) -> None:
+    """Empty every table (the schema stays)."""
     tables = [t.name for t in SQLModel.metadata.sorted_tables]
     async with db.transaction() as tx:
         if db.settings.is_postgres:
@@ -30,13 +39,8 @@ async def reset_and_seed(db: Database) -> dict[str, int]:
         else:
             for name in reversed(tables):
                 await tx.execute(text(f'DELETE FROM "{name}"'))
-            await tx.execute(text("DELETE FROM sqlite_sequence")) if await _has_sequence(
-                tx
-            ) else None
-    async with db.transaction() as tx:
-        crews = await seed_reference(tx)
-        await seed_users(tx, crews, _hashes())
-    return crews
+            if await _has_sequence(tx):
+                await tx.execute(text("DELETE FROM sqlite_sequence"))
 
 
 async def _has_sequence(tx: Any) -> bool:
