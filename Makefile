@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help run serve test test-sqlite test-postgres lint typecheck bench-photos migrate demo clean
+.PHONY: help run serve scheduler vapid test-push test test-js test-e2e test-sqlite test-postgres lint typecheck bench-photos bench-sync migrate demo clean sim
 
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -30,11 +30,33 @@ serve: .venv/.synced ## Serve without seeding demo data
 migrate: .venv/.synced ## Apply database migrations
 	.venv/bin/tournee migrate
 
-test: .venv/.synced ## Run the whole test suite (SQLite, then PostgreSQL when reachable)
+scheduler: .venv/.synced ## Run only the scheduled jobs (push delivery, SLA, photos, pruning) as a process
+	.venv/bin/tournee scheduler
+
+vapid: .venv/.synced ## Create the Web Push VAPID key pair if missing and show the public key
+	.venv/bin/tournee vapid
+
+test-push: .venv/.synced ## Push and scheduler tests on SQLite, then PostgreSQL (two scheduler processes)
+	TOURNEE_TEST_DATABASE=sqlite .venv/bin/pytest tests/integration/test_push_notifications.py tests/integration/test_scheduler_jobs.py tests/integration/test_webpush_service.py $(PYTEST_ARGS)
+	TOURNEE_TEST_DATABASE=postgresql .venv/bin/pytest tests/integration/test_push_notifications.py tests/integration/test_scheduler_jobs.py tests/integration/test_webpush_service.py $(PYTEST_ARGS)
+
+test: .venv/.synced ## Run the whole test suite (web app unit tests, SQLite + browser tests, then PostgreSQL when reachable)
+	@$(MAKE) --no-print-directory test-js
 	@$(MAKE) --no-print-directory test-sqlite
+	@$(MAKE) --no-print-directory test-e2e
 	@if [ "$$TOURNEE_REQUIRE_POSTGRES" = "1" ] || pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
 		$(MAKE) --no-print-directory test-postgres; \
 	else echo "PostgreSQL not reachable on 127.0.0.1:5432: PostgreSQL run skipped (CI requires it)."; fi
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+test-js: node_modules/.installed ## Web app unit tests (outbox, replica, i18n) with node --test
+	node --test tests/js/
+
+test-e2e: .venv/.synced ## Browser tests (Playwright + Debian's /usr/bin/chromium, real server, SQLite)
+	TOURNEE_TEST_DATABASE=sqlite TOURNEE_E2E=1 .venv/bin/pytest tests/e2e $(PYTEST_ARGS)
 
 test-sqlite: .venv/.synced ## The suite on SQLite
 	TOURNEE_TEST_DATABASE=sqlite .venv/bin/pytest $(PYTEST_ARGS)
@@ -49,6 +71,16 @@ lint: .venv/.synced ## ruff + mypy
 
 bench-photos: .venv/.synced ## Photo derivative time and memory for a 12 MP JPEG
 	$(PY) bench/bench_photos.py
+
+bench-sync: .venv/.synced ## Sync push/pull speed on SQLite and PostgreSQL (ARGS="--sizes 10000,1000000")
+	$(PY) bench/bench_sync.py $(ARGS)
+
+SEED ?= 1
+DEVICES ?= 40
+STEPS ?= 132
+SIM_ARGS ?=
+sim: .venv/.synced ## Long seeded fleet simulation (SEED= DEVICES= STEPS=; SIM_ARGS=--postgres)
+	$(PY) -m tests.sim --seed $(SEED) --devices $(DEVICES) --steps $(STEPS) $(SIM_ARGS)
 
 clean: ## Remove the virtualenv and local data (var/)
 	rm -rf .venv .tools var

@@ -10,8 +10,9 @@ from typing import Any
 
 from litestar import Litestar, get
 from litestar.config.compression import CompressionConfig
-from litestar.datastructures import State
+from litestar.datastructures import CacheControlHeader, State
 from litestar.di import Provide
+from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
@@ -19,18 +20,33 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
-from server import models  # noqa: F401  (registers every table)
+from server import (
+    live,
+    models,  # noqa: F401  (registers every table)
+)
 from server.accounts.routes import AuthController, DeviceController, UserController
 from server.auth import provide_actor, public_guard
 from server.crews.routes import BoroughController, CrewController
 from server.db import Database, provide_tx
 from server.errors import EXCEPTION_HANDLERS
+from server.notify.routes import PushKeyController, PushSubscriptionController
+from server.notify.service import load_vapid_keys
+from server.open311.routes import (
+    Open311AttributeController,
+    Open311Controller,
+    Open311KeyController,
+    open311_aware,
+)
+from server.photos.routes import PhotoController, PublicPhotoController, WorkOrderPhotoController
+from server.photos.service import make_photo_store
+from server.photos.store import PhotoStore
 from server.requests.routes import (
     CitizenController,
     ServiceRequestController,
     ServiceTypeController,
 )
 from server.settings import Settings, get_settings
+from server.syncapi.routes import SyncController, SyncDeskController
 from server.workorders.routes import CrewWorkController, WorkOrderController
 
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
@@ -59,6 +75,16 @@ ROUTE_HANDLERS: list[Any] = [
     CitizenController,
     WorkOrderController,
     CrewWorkController,
+    SyncController,
+    SyncDeskController,
+    PushKeyController,
+    PushSubscriptionController,
+    PhotoController,
+    WorkOrderPhotoController,
+    PublicPhotoController,
+    Open311Controller,
+    Open311KeyController,
+    Open311AttributeController,
 ]
 
 
@@ -70,9 +96,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = Database(settings)
         app.state.db = db
+        live.install(db, channels_plugin, settings)  # live events leave after commit
+        app.state.channels = channels_plugin
+        app.state.vapid = load_vapid_keys(settings)
+        scheduler = None
+        if settings.scheduler_enabled:
+            from server.scheduler import build_scheduler
+
+            scheduler = build_scheduler(db, settings, app.state.vapid)
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                await scheduler.stop()
             await db.dispose()
 
     def provide_db(state: State) -> Database:
@@ -81,6 +118,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     def provide_settings() -> Settings:
         return settings
 
+    photo_store = make_photo_store(settings)
+
+    def provide_photo_store() -> PhotoStore:
+        return photo_store
+
+    channels_plugin = live.make_plugin(settings)
     handlers = list(ROUTE_HANDLERS)
     if PWA_DIR.is_dir():
         handlers.append(
@@ -91,6 +134,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 include_in_schema=False,
                 guards=[public_guard],
                 name="pwa",
+                # Revalidate every shell file (sw.js above all: a stale worker pins an old app);
+                # offline, the service worker's versioned cache serves them.
+                cache_control=CacheControlHeader(no_cache=True),
             )
         )
 
@@ -101,9 +147,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "settings": Provide(provide_settings, sync_to_thread=False),
             "tx": Provide(provide_tx),
             "actor": Provide(provide_actor),
+            "photo_store": Provide(provide_photo_store, sync_to_thread=False),
         },
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={
+            **EXCEPTION_HANDLERS,
+            # the router's own 404/405 under /open311/ in the Open311 error format
+            HTTPException: open311_aware(EXCEPTION_HANDLERS[HTTPException]),
+        },
         lifespan=[lifespan],
+        plugins=[channels_plugin],
         request_max_body_size=settings.max_body_bytes,
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         openapi_config=OpenAPIConfig(

@@ -1,4 +1,4 @@
-"""The ``tournee`` command: run, migrate, demo, create-user."""
+"""The ``tournee`` command: run, migrate, demo, create-user, scheduler, vapid."""
 
 from __future__ import annotations
 
@@ -78,6 +78,30 @@ def _create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scheduler(_: argparse.Namespace) -> int:
+    import logging
+
+    from server.scheduler import run_scheduler
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO)
+    asyncio.run(run_scheduler(settings))
+    return 0
+
+
+def _vapid(_: argparse.Namespace) -> int:
+    from server.notify.service import load_vapid_keys
+
+    settings = get_settings()
+    keys = load_vapid_keys(settings)
+    source = settings.vapid_private_key
+    where = "TOURNEE_VAPID_PRIVATE_KEY (PEM)" if source.startswith("-----BEGIN") else source
+    print(f"VAPID private key: {where}")
+    print(f"VAPID public key (applicationServerKey): {keys.public_key_b64url}")
+    print(f"VAPID subject: {settings.vapid_subject}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tournee", description="Tournée 311 dispatch service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument("--crew", help="crew code (crew members)")
     user.add_argument("--password", help="prompted when omitted")
     user.set_defaults(func=_create_user)
+    sub.add_parser(
+        "scheduler", help="run only the scheduled jobs (push delivery, SLA, pruning, photos)"
+    ).set_defaults(func=_scheduler)
+    sub.add_parser(
+        "vapid", help="create the Web Push (VAPID) key pair if missing and show the public key"
+    ).set_defaults(func=_vapid)
     return parser
 
 

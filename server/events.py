@@ -17,6 +17,15 @@ async def work_order_changed(
     tx: AsyncSession, wo: Any, before: dict[str, Any], action: str, actor: Any
 ) -> None:
     """After a work order was created or changed (``before`` is {} on creation)."""
+    from server.syncapi import feed
+
+    await feed.on_work_order_changed(tx, wo, before, action, actor)  # sync change feed, hints
+    from server.notify.service import work_order_changed as notify_citizens
+
+    await notify_citizens(tx, wo, before)  # push outbox rows for subscribed citizens
+    from server.photos.service import on_work_order_changed as check_photo_evidence
+
+    await check_photo_evidence(tx, wo, before, action, actor)  # evidence flags on completion
 
 
 async def request_created(tx: AsyncSession, request: Any) -> None:
@@ -25,3 +34,9 @@ async def request_created(tx: AsyncSession, request: Any) -> None:
 
 async def photo_attached(tx: AsyncSession, attachment: Any, work_order: Any) -> None:
     """After a crew attached a photo reference (a sync mutation) to a work order."""
+    from server.syncapi import feed
+
+    await feed.touch(tx, work_order)  # sync change feed, hints
+    from server.photos.service import on_photo_attached as evaluate_photo
+
+    await evaluate_photo(tx, attachment, work_order)  # distance from the site, flags

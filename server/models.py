@@ -3,8 +3,30 @@
 from server.accounts.models import AccessToken, User
 from server.audit import AuditEvent
 from server.crews.models import Borough, Crew
-from server.photos.models import WorkOrderPhoto
+from server.notify.models import DispatcherNotice, PushMessage, PushSubscription
+from server.open311.models import (
+    Open311ApiKey,
+    Open311RequestExtra,
+    Open311RequestPhoto,
+    Open311ServiceAttribute,
+)
+from server.photos.models import (
+    Photo,
+    PhotoJob,
+    PhotoUpload,
+    WorkOrderEvidence,
+    WorkOrderPhoto,
+)
 from server.requests.models import ServiceRequest, ServiceType
+from server.syncapi.models import (
+    CrewExit,
+    MaterialEntry,
+    SyncClient,
+    SyncConflict,
+    SyncCounter,
+    SyncMutation,
+    WorkOrderNote,
+)
 from server.workorders.models import WorkOrder
 
 __all__ = [
@@ -12,9 +34,27 @@ __all__ = [
     "AuditEvent",
     "Borough",
     "Crew",
+    "CrewExit",
+    "DispatcherNotice",
+    "MaterialEntry",
+    "Open311ApiKey",
+    "Open311RequestExtra",
+    "Open311RequestPhoto",
+    "Open311ServiceAttribute",
+    "Photo",
+    "PhotoJob",
+    "PhotoUpload",
+    "PushMessage",
+    "PushSubscription",
     "ServiceRequest",
     "ServiceType",
+    "SyncClient",
+    "SyncConflict",
+    "SyncCounter",
+    "SyncMutation",
     "User",
     "WorkOrder",
+    "WorkOrderEvidence",
+    "WorkOrderNote",
     "WorkOrderPhoto",
 ]

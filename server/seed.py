@@ -43,6 +43,9 @@ async def seed_reference(tx: AsyncSession) -> dict[str, int]:
             )
         )
     await tx.flush()
+    from server.open311.catalogue import seed_attributes
+
+    await seed_attributes(tx)  # Open311 service definitions (typed questions per service)
     crews: dict[str, int] = {}
     for crew in demo_data.CREWS:
         row = Crew(code=crew.code, name=crew.name, borough_code=crew.borough_code, kind=crew.kind)

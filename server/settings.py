@@ -58,6 +58,35 @@ class Settings:
     db_statement_timeout_ms: int
     scheduler_enabled: bool
     channels_backend: str  # "memory" | "postgres"
+    # photo evidence (server/photos/)
+    photo_dir: Path = Path("var/photos")
+    photo_max_bytes: int = 25_000_000
+    photo_max_pixels: int = 64_000_000
+    evidence_max_distance_m: float = 150.0
+    evidence_max_age_h: float = 12.0
+    photo_missing_delay_min: int = 60
+    # citizen Web Push and scheduled jobs (server/notify/, server/jobs.py)
+    vapid_private_key: str = ""  # a PEM, or the path of a PEM file (created when missing)
+    vapid_subject: str = "mailto:tournee@localhost"
+    push_ttl_seconds: int = 86_400
+    push_timeout_seconds: float = 10.0
+    push_max_attempts: int = 12
+    push_batch_size: int = 50
+    push_endpoint_hosts: tuple[str, ...] = ()
+    quiet_hours: str = "21:00-07:00"  # city time; "off" disables
+    push_retention_days: int = 30
+    job_push_seconds: float = 10.0
+    job_sla_seconds: float = 60.0
+    job_photos_seconds: float = 30.0
+    job_prune_seconds: float = 3600.0
+    # Open311 GeoReport v2 (server/open311/)
+    open311_contact: str = "311 — Ville de Québec"
+    # offline sync (server/syncapi/, docs/sync-protocol.md)
+    sync_tail_hours: float = 24.0
+    sync_cookie_max_days: float = 30.0
+    sync_min_schema: int = 1
+    sync_sse_heartbeat_seconds: float = 20.0
+    sync_sse_max_seconds: float = 300.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -87,6 +116,19 @@ def _normalise_db_url(url: str) -> str:
     return url
 
 
+# The push services of the browsers in use (Chrome/Edge/Android: FCM; Firefox: Mozilla; Safari
+# and iOS: Apple; legacy Edge: WNS). Citizens hand us any URL as an endpoint: the push job only
+# POSTs to these hosts (docs/adr/0041).
+DEFAULT_PUSH_ENDPOINT_HOSTS = (
+    "fcm.googleapis.com,*.push.services.mozilla.com,*.push.apple.com,*.notify.windows.com"
+)
+
+
+def _default_vapid_subject(public_url: str) -> str:
+    # RFC 8292 asks for a contact; an https: public address is one. Set TOURNEE_VAPID_SUBJECT.
+    return public_url if public_url.startswith("https:") else "mailto:tournee@localhost"
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     var_dir = Path(_env("VAR_DIR", "var")).resolve()
@@ -102,6 +144,7 @@ def get_settings() -> Settings:
                 fh.write(os.urandom(32).hex())
         secret = secret_file.read_text().strip()
     database_url = _normalise_db_url(_env("DATABASE_URL", default_db))
+    public_url = _env("PUBLIC_URL", "http://127.0.0.1:8000")
     return Settings(
         var_dir=var_dir,
         database_url=database_url,
@@ -109,7 +152,7 @@ def get_settings() -> Settings:
         debug=_env_bool("DEBUG", False),
         host=_env("HOST", "127.0.0.1"),
         port=_env_int("PORT", 8000),
-        public_url=_env("PUBLIC_URL", "http://127.0.0.1:8000"),
+        public_url=public_url,
         default_language=_env("DEFAULT_LANGUAGE", "fr"),
         city_timezone=_env("CITY_TIMEZONE", "America/Toronto"),
         jurisdiction_id=_env("JURISDICTION_ID", "quebec.qc.ca"),
@@ -123,4 +166,33 @@ def get_settings() -> Settings:
         channels_backend=_env(
             "CHANNELS_BACKEND", "postgres" if database_url.startswith("postgresql") else "memory"
         ),
+        photo_dir=Path(_env("PHOTO_DIR", str(var_dir / "photos"))).resolve(),
+        photo_max_bytes=_env_int("PHOTO_MAX_BYTES", 25_000_000),
+        photo_max_pixels=_env_int("PHOTO_MAX_PIXELS", 64_000_000),
+        evidence_max_distance_m=_env_float("EVIDENCE_MAX_DISTANCE_M", 150.0),
+        evidence_max_age_h=_env_float("EVIDENCE_MAX_AGE_H", 12.0),
+        photo_missing_delay_min=_env_int("PHOTO_MISSING_DELAY_MIN", 60),
+        vapid_private_key=_env("VAPID_PRIVATE_KEY", str(var_dir / "vapid_private.pem")),
+        vapid_subject=_env("VAPID_SUBJECT", _default_vapid_subject(public_url)),
+        push_ttl_seconds=_env_int("PUSH_TTL", 86_400),
+        push_timeout_seconds=_env_float("PUSH_TIMEOUT", 10.0),
+        push_max_attempts=_env_int("PUSH_MAX_ATTEMPTS", 12),
+        push_batch_size=_env_int("PUSH_BATCH", 50),
+        push_endpoint_hosts=tuple(
+            h.strip().lower()
+            for h in _env("PUSH_ENDPOINT_HOSTS", DEFAULT_PUSH_ENDPOINT_HOSTS).split(",")
+            if h.strip()
+        ),
+        quiet_hours=_env("QUIET_HOURS", "21:00-07:00"),
+        push_retention_days=_env_int("PUSH_RETENTION_DAYS", 30),
+        job_push_seconds=_env_float("JOB_PUSH_SECONDS", 10.0),
+        job_sla_seconds=_env_float("JOB_SLA_SECONDS", 60.0),
+        job_photos_seconds=_env_float("JOB_PHOTOS_SECONDS", 30.0),
+        job_prune_seconds=_env_float("JOB_PRUNE_SECONDS", 3600.0),
+        open311_contact=_env("OPEN311_CONTACT", "311 — Ville de Québec"),
+        sync_tail_hours=_env_float("SYNC_TAIL_HOURS", 24.0),
+        sync_cookie_max_days=_env_float("SYNC_COOKIE_MAX_DAYS", 30.0),
+        sync_min_schema=_env_int("SYNC_MIN_SCHEMA", 1),
+        sync_sse_heartbeat_seconds=_env_float("SYNC_SSE_HEARTBEAT_SECONDS", 20.0),
+        sync_sse_max_seconds=_env_float("SYNC_SSE_MAX_SECONDS", 300.0),
     )

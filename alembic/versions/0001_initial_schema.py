@@ -2,16 +2,16 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 09:31:23.828140
+Create Date: 2026-11-29 10:16:42.015280
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 import sqlmodel
-from alembic import op
 
 import server.dbtypes
+from alembic import op
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -45,6 +45,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("code"),
     )
     op.create_table(
+        "sync_counter",
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("value", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
+    op.create_table(
         "crew",
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
         sa.Column("borough_code", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
@@ -60,6 +66,35 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("code"),
     )
+    op.create_table(
+        "open311_service_attribute",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("service_type_id", sa.Integer(), nullable=False),
+        sa.Column("code", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+        sa.Column("datatype", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("required", sa.Boolean(), nullable=False),
+        sa.Column("variable", sa.Boolean(), nullable=False),
+        sa.Column("order", sa.Integer(), nullable=False),
+        sa.Column("description_fr", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("description_en", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column(
+            "datatype_description_fr", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True
+        ),
+        sa.Column(
+            "datatype_description_en", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True
+        ),
+        sa.Column("values", server.dbtypes.JSONList(), nullable=False),
+        sa.ForeignKeyConstraint(["service_type_id"], ["service_type.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("service_type_id", "code", name="uq_open311_attr_code"),
+    )
+    with op.batch_alter_table("open311_service_attribute", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_open311_service_attribute_service_type_id"),
+            ["service_type_id"],
+            unique=False,
+        )
+
     op.create_table(
         "user_account",
         sa.Column("display_name", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
@@ -102,6 +137,18 @@ def upgrade() -> None:
         sa.Column("cancel_reason", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
         sa.Column("planned", sa.Boolean(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("escalated_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("change_seq", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
+        sa.Column(
+            "field_versions",
+            server.dbtypes.JSONDict(),
+            server_default=sa.text("'{}'"),
+            nullable=False,
+        ),
+        sa.Column("closed_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "work_performed", sa.Boolean(), server_default=sa.text("(false)"), nullable=False
+        ),
         sa.ForeignKeyConstraint(
             ["borough_code"],
             ["borough.code"],
@@ -117,6 +164,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("work_order", schema=None) as batch_op:
+        batch_op.create_index("ix_wo_crew_change", ["crew_id", "change_seq"], unique=False)
+        batch_op.create_index("ix_wo_crew_closed", ["crew_id", "closed_at"], unique=False)
         batch_op.create_index("ix_wo_crew_status", ["crew_id", "status"], unique=False)
         batch_op.create_index("ix_wo_location", ["lat", "lon"], unique=False)
         batch_op.create_index("ix_wo_status_due", ["status", "due_at"], unique=False)
@@ -158,6 +207,83 @@ def upgrade() -> None:
     with op.batch_alter_table("access_token", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_access_token_crew_id"), ["crew_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_access_token_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "dispatcher_notice",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
+        sa.Column("work_order_id", sa.Integer(), nullable=True),
+        sa.Column("data", server.dbtypes.JSONDict(), nullable=False),
+        sa.Column("created_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("published_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["work_order_id"],
+            ["work_order.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("dispatcher_notice", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_dispatcher_notice_created_at"), ["created_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_dispatcher_notice_work_order_id"), ["work_order_id"], unique=False
+        )
+
+    op.create_table(
+        "open311_api_key",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+        sa.Column("key_prefix", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("key_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("created_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_by_user_id", sa.Integer(), nullable=True),
+        sa.Column("revoked_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_used_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["created_by_user_id"], ["user_account.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("key_hash"),
+    )
+    op.create_table(
+        "photo",
+        sa.Column("sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("size_bytes", sa.Integer(), nullable=False),
+        sa.Column("mime", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("width", sa.Integer(), nullable=False),
+        sa.Column("height", sa.Integer(), nullable=False),
+        sa.Column("orientation", sa.Integer(), nullable=False),
+        sa.Column("exif_lat", sa.Float(), nullable=True),
+        sa.Column("exif_lon", sa.Float(), nullable=True),
+        sa.Column("exif_taken_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("uploaded_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("uploaded_by", sa.Integer(), nullable=True),
+        sa.Column("derivatives_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["uploaded_by"],
+            ["user_account.id"],
+        ),
+        sa.PrimaryKeyConstraint("sha256"),
+    )
+    op.create_table(
+        "photo_upload",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("length", sa.Integer(), nullable=False),
+        sa.Column("offset", sa.Integer(), nullable=False),
+        sa.Column("created_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["user_account.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("sha256"),
+    )
+    with op.batch_alter_table("photo_upload", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_photo_upload_updated_at"), ["updated_at"], unique=False
+        )
 
     op.create_table(
         "service_request",
@@ -202,6 +328,46 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "work_order_crew_exit",
+        sa.Column("work_order_id", sa.Integer(), nullable=False),
+        sa.Column("crew_id", sa.Integer(), nullable=False),
+        sa.Column("left_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("change_seq", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["crew_id"],
+            ["crew.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["work_order_id"],
+            ["work_order.id"],
+        ),
+        sa.PrimaryKeyConstraint("work_order_id", "crew_id"),
+    )
+    with op.batch_alter_table("work_order_crew_exit", schema=None) as batch_op:
+        batch_op.create_index("ix_crew_exit_left", ["crew_id", "left_at"], unique=False)
+        batch_op.create_index("ix_crew_exit_seq", ["crew_id", "change_seq"], unique=False)
+
+    op.create_table(
+        "work_order_evidence",
+        sa.Column("work_order_id", sa.Integer(), nullable=False),
+        sa.Column("required", server.dbtypes.JSONList(), nullable=False),
+        sa.Column("missing", server.dbtypes.JSONList(), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("completed_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("due_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("flagged_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("resolved_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["work_order_id"],
+            ["work_order.id"],
+        ),
+        sa.PrimaryKeyConstraint("work_order_id"),
+    )
+    with op.batch_alter_table("work_order_evidence", schema=None) as batch_op:
+        batch_op.create_index("ix_wo_evidence_status_due", ["status", "due_at"], unique=False)
+
+    op.create_table(
         "audit_event",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("entity_type", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
@@ -225,6 +391,243 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
         batch_op.create_index("ix_audit_entity", ["entity_type", "entity_id", "id"], unique=False)
+
+    op.create_table(
+        "material_entry",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+        sa.Column("work_order_id", sa.Integer(), nullable=False),
+        sa.Column("material_code", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+        sa.Column("quantity", sa.Float(), nullable=False),
+        sa.Column("unit", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("voids_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("device_id", sa.Integer(), nullable=True),
+        sa.Column("crew_id", sa.Integer(), nullable=True),
+        sa.Column("client_ts", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("created_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["crew_id"],
+            ["crew.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["device_id"],
+            ["access_token.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["user_account.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["work_order_id"],
+            ["work_order.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("material_entry", schema=None) as batch_op:
+        batch_op.create_index("ix_material_wo", ["work_order_id"], unique=False)
+        batch_op.create_index("ux_material_voids", ["voids_id"], unique=True)
+
+    op.create_table(
+        "open311_request_extra",
+        sa.Column("service_request_id", sa.Integer(), nullable=False),
+        sa.Column("api_key_id", sa.Integer(), nullable=True),
+        sa.Column("attributes", server.dbtypes.JSONDict(), nullable=False),
+        sa.Column("address_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+        sa.Column("device_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+        sa.Column("account_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+        sa.Column(
+            "submitted_media_url", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True
+        ),
+        sa.ForeignKeyConstraint(
+            ["api_key_id"],
+            ["open311_api_key.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_request_id"],
+            ["service_request.id"],
+        ),
+        sa.PrimaryKeyConstraint("service_request_id"),
+    )
+    with op.batch_alter_table("open311_request_extra", schema=None) as batch_op:
+        batch_op.create_index("ix_open311_extra_key", ["api_key_id"], unique=False)
+
+    op.create_table(
+        "open311_request_photo",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("service_request_id", sa.Integer(), nullable=False),
+        sa.Column("sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("created_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["service_request_id"],
+            ["service_request.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("service_request_id", "sha256", name="uq_open311_photo"),
+    )
+    with op.batch_alter_table("open311_request_photo", schema=None) as batch_op:
+        batch_op.create_index("ix_open311_photo_sha", ["sha256"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_open311_request_photo_service_request_id"),
+            ["service_request_id"],
+            unique=False,
+        )
+
+    op.create_table(
+        "photo_job",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("run_after", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("created_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["sha256"],
+            ["photo.sha256"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("photo_job", schema=None) as batch_op:
+        batch_op.create_index("ix_photo_job_pending", ["status", "run_after"], unique=False)
+
+    op.create_table(
+        "push_subscription",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.Column("endpoint", sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False),
+        sa.Column("endpoint_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("p256dh", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("auth", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("language", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=False),
+        sa.Column("last_state", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=True),
+        sa.Column("created_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["service_request.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("request_id", "endpoint_hash", name="uq_push_sub_request_endpoint"),
+    )
+    with op.batch_alter_table("push_subscription", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_push_subscription_endpoint_hash"), ["endpoint_hash"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_push_subscription_request_id"), ["request_id"], unique=False
+        )
+
+    op.create_table(
+        "sync_client",
+        sa.Column("client_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("device_id", sa.Integer(), nullable=True),
+        sa.Column("crew_id", sa.Integer(), nullable=True),
+        sa.Column("last_mutation_id", sa.BigInteger(), nullable=False),
+        sa.Column("schema_version", sa.Integer(), nullable=False),
+        sa.Column("created_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_push_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["crew_id"],
+            ["crew.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["device_id"],
+            ["access_token.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["user_account.id"],
+        ),
+        sa.PrimaryKeyConstraint("client_id"),
+    )
+    with op.batch_alter_table("sync_client", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sync_client_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "sync_conflict",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
+        sa.Column("severity", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("work_order_id", sa.Integer(), nullable=True),
+        sa.Column("crew_id", sa.Integer(), nullable=True),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("device_id", sa.Integer(), nullable=True),
+        sa.Column("client_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("mutation_id", sa.BigInteger(), nullable=True),
+        sa.Column("mutation_name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+        sa.Column("code", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True),
+        sa.Column("field", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+        sa.Column("server_value", server.dbtypes.JSONDict(), nullable=False),
+        sa.Column("client_value", server.dbtypes.JSONDict(), nullable=False),
+        sa.Column("detail", server.dbtypes.JSONDict(), nullable=False),
+        sa.Column("created_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("resolution", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=True),
+        sa.Column("resolution_note", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
+        sa.Column("resolved_by", sa.Integer(), nullable=True),
+        sa.Column("resolved_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["crew_id"],
+            ["crew.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["device_id"],
+            ["access_token.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["resolved_by"],
+            ["user_account.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["user_account.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["work_order_id"],
+            ["work_order.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("sync_conflict", schema=None) as batch_op:
+        batch_op.create_index("ix_sync_conflict_crew", ["crew_id", "status"], unique=False)
+        batch_op.create_index("ix_sync_conflict_status_kind", ["status", "kind"], unique=False)
+        batch_op.create_index("ix_sync_conflict_wo", ["work_order_id", "crew_id"], unique=False)
+
+    op.create_table(
+        "work_order_note",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+        sa.Column("work_order_id", sa.Integer(), nullable=False),
+        sa.Column("body", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("author", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+        sa.Column("device_id", sa.Integer(), nullable=True),
+        sa.Column("crew_id", sa.Integer(), nullable=True),
+        sa.Column("client_ts", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("created_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["crew_id"],
+            ["crew.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["device_id"],
+            ["access_token.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["user_account.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["work_order_id"],
+            ["work_order.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("work_order_note", schema=None) as batch_op:
+        batch_op.create_index("ix_wo_note_wo", ["work_order_id"], unique=False)
 
     op.create_table(
         "work_order_photo",
@@ -259,26 +662,161 @@ def upgrade() -> None:
         batch_op.create_index("ix_wo_photo_wo", ["work_order_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_work_order_photo_sha256"), ["sha256"], unique=False)
 
+    op.create_table(
+        "push_outbox",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("subscription_id", sa.Integer(), nullable=True),
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+        sa.Column("language", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=False),
+        sa.Column("params", server.dbtypes.JSONDict(), nullable=False),
+        sa.Column("urgency", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("quiet_exempt", sa.Boolean(), nullable=False),
+        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("claimed_until", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claimed_by", sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
+        sa.Column("last_status", sa.Integer(), nullable=True),
+        sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("created_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivered_by", sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["service_request.id"],
+        ),
+        sa.ForeignKeyConstraint(["subscription_id"], ["push_subscription.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("push_outbox", schema=None) as batch_op:
+        batch_op.create_index("ix_push_outbox_due", ["state", "next_attempt_at"], unique=False)
+        batch_op.create_index("ix_push_outbox_finished", ["finished_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_push_outbox_request_id"), ["request_id"], unique=False)
+        batch_op.create_index(
+            "ix_push_outbox_sub_request", ["subscription_id", "request_id", "state"], unique=False
+        )
+
+    op.create_table(
+        "sync_mutation",
+        sa.Column("client_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("work_order_id", sa.Integer(), nullable=True),
+        sa.Column("base_version", sa.BigInteger(), nullable=True),
+        sa.Column("client_ts", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("args", server.dbtypes.JSONDict(), nullable=False),
+        sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+        sa.Column("code", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True),
+        sa.Column("conflict_id", sa.Integer(), nullable=True),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("device_id", sa.Integer(), nullable=True),
+        sa.Column("received_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["client_id"],
+            ["sync_client.client_id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["device_id"],
+            ["access_token.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["user_account.id"],
+        ),
+        sa.PrimaryKeyConstraint("client_id", "id"),
+    )
+    with op.batch_alter_table("sync_mutation", schema=None) as batch_op:
+        batch_op.create_index("ix_sync_mutation_wo", ["work_order_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("sync_mutation", schema=None) as batch_op:
+        batch_op.drop_index("ix_sync_mutation_wo")
+
+    op.drop_table("sync_mutation")
+    with op.batch_alter_table("push_outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_push_outbox_sub_request")
+        batch_op.drop_index(batch_op.f("ix_push_outbox_request_id"))
+        batch_op.drop_index("ix_push_outbox_finished")
+        batch_op.drop_index("ix_push_outbox_due")
+
+    op.drop_table("push_outbox")
     with op.batch_alter_table("work_order_photo", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_work_order_photo_sha256"))
         batch_op.drop_index("ix_wo_photo_wo")
 
     op.drop_table("work_order_photo")
+    with op.batch_alter_table("work_order_note", schema=None) as batch_op:
+        batch_op.drop_index("ix_wo_note_wo")
+
+    op.drop_table("work_order_note")
+    with op.batch_alter_table("sync_conflict", schema=None) as batch_op:
+        batch_op.drop_index("ix_sync_conflict_wo")
+        batch_op.drop_index("ix_sync_conflict_status_kind")
+        batch_op.drop_index("ix_sync_conflict_crew")
+
+    op.drop_table("sync_conflict")
+    with op.batch_alter_table("sync_client", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sync_client_user_id"))
+
+    op.drop_table("sync_client")
+    with op.batch_alter_table("push_subscription", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_push_subscription_request_id"))
+        batch_op.drop_index(batch_op.f("ix_push_subscription_endpoint_hash"))
+
+    op.drop_table("push_subscription")
+    with op.batch_alter_table("photo_job", schema=None) as batch_op:
+        batch_op.drop_index("ix_photo_job_pending")
+
+    op.drop_table("photo_job")
+    with op.batch_alter_table("open311_request_photo", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_open311_request_photo_service_request_id"))
+        batch_op.drop_index("ix_open311_photo_sha")
+
+    op.drop_table("open311_request_photo")
+    with op.batch_alter_table("open311_request_extra", schema=None) as batch_op:
+        batch_op.drop_index("ix_open311_extra_key")
+
+    op.drop_table("open311_request_extra")
+    with op.batch_alter_table("material_entry", schema=None) as batch_op:
+        batch_op.drop_index("ux_material_voids")
+        batch_op.drop_index("ix_material_wo")
+
+    op.drop_table("material_entry")
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_entity")
 
     op.drop_table("audit_event")
+    with op.batch_alter_table("work_order_evidence", schema=None) as batch_op:
+        batch_op.drop_index("ix_wo_evidence_status_due")
+
+    op.drop_table("work_order_evidence")
+    with op.batch_alter_table("work_order_crew_exit", schema=None) as batch_op:
+        batch_op.drop_index("ix_crew_exit_seq")
+        batch_op.drop_index("ix_crew_exit_left")
+
+    op.drop_table("work_order_crew_exit")
     with op.batch_alter_table("service_request", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_service_request_work_order_id"))
         batch_op.drop_index("ix_request_type_status")
         batch_op.drop_index("ix_request_created")
 
     op.drop_table("service_request")
+    with op.batch_alter_table("photo_upload", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_photo_upload_updated_at"))
+
+    op.drop_table("photo_upload")
+    op.drop_table("photo")
+    op.drop_table("open311_api_key")
+    with op.batch_alter_table("dispatcher_notice", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dispatcher_notice_work_order_id"))
+        batch_op.drop_index(batch_op.f("ix_dispatcher_notice_created_at"))
+
+    op.drop_table("dispatcher_notice")
     with op.batch_alter_table("access_token", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_access_token_user_id"))
         batch_op.drop_index(batch_op.f("ix_access_token_crew_id"))
@@ -290,10 +828,17 @@ def downgrade() -> None:
         batch_op.drop_index("ix_wo_status_due")
         batch_op.drop_index("ix_wo_location")
         batch_op.drop_index("ix_wo_crew_status")
+        batch_op.drop_index("ix_wo_crew_closed")
+        batch_op.drop_index("ix_wo_crew_change")
 
     op.drop_table("work_order")
     op.drop_table("user_account")
+    with op.batch_alter_table("open311_service_attribute", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_open311_service_attribute_service_type_id"))
+
+    op.drop_table("open311_service_attribute")
     op.drop_table("crew")
+    op.drop_table("sync_counter")
     op.drop_table("service_type")
     op.drop_table("borough")
     # ### end Alembic commands ###

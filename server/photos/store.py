@@ -8,6 +8,10 @@ Garage, AWS, Scaleway…) can be added later by mapping each key 1:1 to an objec
   Immutable: writing the same hash again is a no-op, so retries and duplicate uploads are free.
   It may hold EXIF GPS and anything appended to the image: never serve it to the public.
 * ``derived/<sha256>/<name>.jpg`` — derivatives (``display.jpg``, ``thumb.jpg``), metadata-free.
+* ``uploads/<32 hex>`` — a resumable upload in progress (bytes ``[0, offset)`` of a declared
+  original; the offset itself lives in the database). Written at an offset, then promoted to
+  ``originals/`` by ``put_file`` once its hash is verified, then deleted. On S3 this maps to a
+  multipart upload (one part per PATCH) or to one object per chunk, assembled on completion.
 
 Contract an S3 backend would keep: ``put_file`` = PutObject with ``ChecksumSHA256`` (atomic by
 nature; verify the hash), ``has`` = HeadObject, ``open`` returns ``bytes`` (or a temporary
@@ -29,11 +33,13 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Final, Protocol, runtime_checkable
+from typing import BinaryIO, Final, Protocol, runtime_checkable
 
 _SHA256_RE: Final = re.compile(r"[0-9a-f]{64}")
 _ORIGINAL_RE: Final = re.compile(r"originals/([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})")
 _DERIVED_RE: Final = re.compile(r"derived/[0-9a-f]{64}/[a-z0-9][a-z0-9_-]{0,31}\.(?:jpg|webp)")
+_UPLOAD_ID_RE: Final = re.compile(r"[0-9a-f]{32}")
+_UPLOAD_RE: Final = re.compile(r"uploads/[0-9a-f]{32}")
 
 #: Canonical derivative names (``derived_key(sha, DISPLAY)``).
 DISPLAY: Final = "display"
@@ -63,6 +69,17 @@ def derived_key(sha256: str, name: str, ext: str = "jpg") -> str:
     return check_key(f"derived/{check_sha256(sha256)}/{name}.{ext}")
 
 
+def check_upload_id(upload_id: str) -> str:
+    """The id itself if it is 32 lowercase hex digits (a UUID's hex), else ValueError."""
+    if not isinstance(upload_id, str) or not _UPLOAD_ID_RE.fullmatch(upload_id):
+        raise ValueError("upload id must be 32 lowercase hexadecimal digits")
+    return upload_id
+
+
+def upload_key(upload_id: str) -> str:
+    return f"uploads/{check_upload_id(upload_id)}"
+
+
 def check_key(key: str) -> str:
     """The key itself if it is a well-formed original or derivative key, else ValueError."""
     if isinstance(key, str):
@@ -71,7 +88,7 @@ def check_key(key: str) -> str:
             first, second, sha256 = original.groups()
             if sha256.startswith(first + second):
                 return key
-        elif _DERIVED_RE.fullmatch(key):
+        elif _DERIVED_RE.fullmatch(key) or _UPLOAD_RE.fullmatch(key):
             return key
     raise ValueError(f"invalid photo store key: {key!r}")
 
@@ -100,6 +117,16 @@ class PhotoStore(Protocol):
 
     async def delete(self, key: str) -> None:
         """Remove ``key``; no error if it is already gone."""
+        ...
+
+    async def write_upload(self, upload_id: str, offset: int, src: BinaryIO) -> int:
+        """Write ``src`` (read to its end) at ``offset`` of upload ``upload_id``, dropping any
+        bytes stored beyond ``offset`` first (a write whose offset was never recorded).
+        Returns how many bytes were written; durable when it returns."""
+        ...
+
+    async def open_upload(self, upload_id: str) -> Path:
+        """A local path holding the upload's bytes (for hashing and decoding)."""
         ...
 
 
@@ -191,6 +218,21 @@ class LocalPhotoStore:
             with contextlib.suppress(OSError):  # not empty, or already gone
                 path.parent.rmdir()
 
+    def _write_upload_sync(self, upload_id: str, offset: int, src: BinaryIO) -> int:
+        path = self.path_for(upload_key(upload_id))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, _FILE_MODE)
+        written = 0
+        with os.fdopen(fd, "r+b") as out:
+            out.truncate(offset)
+            out.seek(offset)
+            while chunk := src.read(_CHUNK):
+                out.write(chunk)
+                written += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        return written
+
     # ------------------------------------------------------------------ PhotoStore
 
     async def has(self, sha256: str) -> bool:
@@ -218,3 +260,14 @@ class LocalPhotoStore:
     async def delete(self, key: str) -> None:
         check_key(key)
         await asyncio.to_thread(self._delete_sync, key)
+
+    async def write_upload(self, upload_id: str, offset: int, src: BinaryIO) -> int:
+        if offset < 0:
+            raise ValueError("offset must be >= 0")
+        return await asyncio.to_thread(self._write_upload_sync, upload_id, offset, src)
+
+    async def open_upload(self, upload_id: str) -> Path:
+        path = self.path_for(upload_key(upload_id))
+        if not await asyncio.to_thread(path.is_file):
+            raise PhotoNotFoundError(upload_id)
+        return path

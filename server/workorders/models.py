@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from sqlalchemy import Index
+from sqlalchemy import BigInteger, Index, text
 from sqlmodel import Field, SQLModel
 
 from server.audit import AuditEventPublic
-from server.dbtypes import MAX_ID, UTCDateTime, utcnow
+from server.dbtypes import MAX_ID, JSONDict, UTCDateTime, utcnow
 from server.requests.models import RequestForCrew, ServiceRequestPublic
 
 
@@ -19,6 +19,9 @@ class WorkOrder(SQLModel, table=True):
         Index("ix_wo_status_due", "status", "due_at"),
         Index("ix_wo_crew_status", "crew_id", "status"),
         Index("ix_wo_location", "lat", "lon"),
+        # offline sync: incremental pull by crew scope, tail ageing (server/syncapi)
+        Index("ix_wo_crew_change", "crew_id", "change_seq"),
+        Index("ix_wo_crew_closed", "crew_id", "closed_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -43,6 +46,18 @@ class WorkOrder(SQLModel, table=True):
     cancel_reason: str | None = Field(default=None, max_length=500)
     planned: bool = Field(default=False)
     version: int = Field(default=1)
+    # set once by the SLA job when the order went overdue (server/jobs.py)
+    escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # offline sync (server/syncapi/feed.py keeps these): change stamp, per-field versions,
+    # when it closed (completed or cancelled), crew completion facts kept while not completed
+    change_seq: int = Field(
+        default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")}
+    )
+    field_versions: dict[str, Any] = Field(
+        default_factory=dict, sa_type=JSONDict, sa_column_kwargs={"server_default": text("'{}'")}
+    )
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    work_performed: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
 
 
 class WorkOrderPublic(SQLModel):
@@ -71,6 +86,8 @@ class WorkOrderPublic(SQLModel):
     planned: bool
     request_count: int
     version: int
+    escalated_at: datetime | None = None
+    work_performed: bool = False  # crew completion facts kept on a cancelled order (sync)
 
 
 class WorkOrderDetail(WorkOrderPublic):

@@ -53,6 +53,7 @@ TRACKED_FIELDS = (
     "lat",
     "lon",
     "address",
+    "work_performed",
 )
 
 
@@ -189,6 +190,16 @@ async def apply_action(
     elif action == Action.UNASSIGN:
         wo.crew_id = None
     await _save(tx, wo, before, action.value, actor, reason=reason)
+    return wo
+
+
+async def mark_work_performed(
+    tx: AsyncSession, wo: WorkOrder, actor: Actor, reason: str | None = None
+) -> WorkOrder:
+    """Offline sync: a crew completed an order it could not close (cancelled meanwhile)."""
+    before = _snapshot(wo)
+    wo.work_performed = True
+    await _save(tx, wo, before, "work_performed", actor, reason=reason)
     return wo
 
 

@@ -113,8 +113,9 @@ class _Refused(Exception):
 
 
 class PushService:
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", latency: float = 0.0) -> None:
         self._host = host
+        self.latency = latency  # seconds each valid push waits before its answer
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -274,6 +275,8 @@ class PushService:
             _send(request, refused.status, {"Content-Type": "application/json"}, refused.reason)
             return
 
+        if self.latency > 0:
+            time.sleep(self.latency)
         with self._changed:
             answer = subscriber.answers.popleft() if subscriber.answers else None
             status = None if answer and answer.stall else (answer.status if answer else 201)

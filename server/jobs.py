@@ -1,0 +1,195 @@
+"""Scheduled jobs. Each opens its own transactions through ``Database.transaction()`` and calls
+the same services as the routes; each takes the clock as a parameter (``now``) so tests can
+move time without patching. Every job is safe to run in several processes at once: work rows
+are claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (``BEGIN IMMEDIATE`` on SQLite).
+The registry that runs them is server/scheduler.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+
+from server import live
+from server.accounts.models import AccessToken
+from server.audit import record
+from server.db import Database
+from server.dbtypes import utcnow
+from server.notify.jobs import DeliveryReport, deliver_pushes
+from server.notify.models import FINAL_STATES, DispatcherNotice, PushMessage, PushSubscription
+from server.notify.webpush import VapidKeys
+from server.photos import jobs as photo_jobs
+from server.photos.service import make_photo_store
+from server.requests.models import ServiceRequest
+from server.settings import Settings
+from server.workorders.models import WorkOrder
+from sync.states import OPEN_STATUSES
+
+log = logging.getLogger("tournee.jobs")
+
+OPEN = sorted(s.value for s in OPEN_STATUSES)
+SLA_BATCH = 200
+ABANDONED_UPLOAD_AGE = timedelta(hours=24)
+
+__all__ = [
+    "deliver_pushes",
+    "escalate_overdue_work_orders",
+    "prune_expired_data",
+    "run_photo_jobs",
+]
+
+
+# --- push delivery ---------------------------------------------------------------------------
+
+
+async def deliver_push_notifications(
+    db: Database, settings: Settings, vapid: VapidKeys, *, now: datetime | None = None
+) -> DeliveryReport:
+    report = await deliver_pushes(db, settings, vapid, now=now)
+    if report.sent or report.deferred or report.expired:
+        log.info(
+            "push: %d delivered, %d retried, %d gone, %d failed, %d deferred, %d expired",
+            report.delivered,
+            report.retried,
+            report.gone,
+            report.failed,
+            report.deferred,
+            report.expired,
+        )
+    return report
+
+
+# --- SLA escalation --------------------------------------------------------------------------
+
+
+async def escalate_overdue_work_orders(
+    db: Database, settings: Settings, *, now: datetime | None = None
+) -> list[int]:
+    """Flag each open work order past its due time once: ``escalated_at``, an audit row, a
+    durable notice row and a live event for the dispatch desk. Returns the ids escalated."""
+    now = now or utcnow()
+    escalated: list[int] = []
+    async with db.transaction() as tx:
+        orders = (
+            await tx.execute(
+                select(WorkOrder)
+                .where(
+                    WorkOrder.status.in_(OPEN),  # type: ignore[attr-defined]
+                    WorkOrder.due_at < now,  # type: ignore[arg-type]
+                    WorkOrder.escalated_at.is_(None),  # type: ignore[union-attr]
+                )
+                .order_by(WorkOrder.due_at, WorkOrder.id)  # type: ignore[arg-type]
+                .limit(SLA_BATCH)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+        for wo in orders:
+            assert wo.id is not None
+            # Not a version bump: a server-side flag must not make crews' offline edits conflict.
+            wo.escalated_at = now
+            tx.add(wo)
+            overdue_minutes = int((now - wo.due_at).total_seconds() // 60)
+            await record(
+                tx,
+                entity_type="work_order",
+                entity_id=wo.id,
+                action="escalated",
+                actor=None,
+                changes={"escalated_at": [None, now.isoformat()]},
+                reason=f"overdue by {overdue_minutes} min",
+            )
+            notice = DispatcherNotice(
+                kind="sla_overdue",
+                work_order_id=wo.id,
+                data={
+                    "work_order_id": wo.id,
+                    "status": wo.status,
+                    "priority": wo.priority,
+                    "crew_id": wo.crew_id,
+                    "borough_code": wo.borough_code,
+                    "due_at": wo.due_at.isoformat(),
+                    "overdue_minutes": overdue_minutes,
+                },
+                created_at=now,
+            )
+            notice.published_at = now  # the live hint below leaves at commit
+            tx.add(notice)
+            escalated.append(wo.id)
+        if escalated:
+            # One coalesced hint per run to the dispatch desk's live stream (server/live.py);
+            # the notice rows keep the details.
+            live.publish(tx, live.DISPATCH_CHANNEL, "sla_escalated", {"work_order_ids": escalated})
+    if escalated:
+        log.info("SLA: %d work order(s) escalated: %s", len(escalated), escalated)
+    return escalated
+
+
+# --- photos (server/photos/jobs.py) ----------------------------------------------------------
+
+
+async def run_photo_jobs(db: Database, settings: Settings) -> dict[str, int]:
+    """Photo derivatives, missing-evidence checks and abandoned-upload cleanup (issue 4)."""
+    store = make_photo_store(settings)
+    return {
+        "derivatives": await photo_jobs.process_pending_photo_jobs(db, store, 20),
+        "missing": await photo_jobs.check_missing_photos(db, settings),
+        "cleanup": await photo_jobs.cleanup_abandoned_uploads(db, store, ABANDONED_UPLOAD_AGE),
+    }
+
+
+# --- pruning ---------------------------------------------------------------------------------
+
+
+@dataclass
+class PruneReport:
+    sessions: int = 0
+    push_messages: int = 0
+    subscriptions: int = 0
+    notices: int = 0
+
+
+async def prune_expired_data(
+    db: Database, settings: Settings, *, now: datetime | None = None
+) -> PruneReport:
+    """Delete what has no further use: expired dispatcher sessions, finished outbox rows and
+    dispatcher notices older than the retention, subscriptions of requests closed that long."""
+    now = now or utcnow()
+    cutoff = now - timedelta(days=settings.push_retention_days)
+    report = PruneReport()
+    async with db.transaction() as tx:
+        result = await tx.execute(
+            delete(AccessToken).where(
+                AccessToken.kind == "session",  # type: ignore[arg-type]
+                AccessToken.expires_at.is_not(None),  # type: ignore[union-attr]
+                AccessToken.expires_at < now,  # type: ignore[operator]
+            )
+        )
+        report.sessions = result.rowcount  # type: ignore[attr-defined]
+        result = await tx.execute(
+            delete(PushMessage).where(
+                PushMessage.state.in_(FINAL_STATES),  # type: ignore[attr-defined]
+                PushMessage.finished_at < cutoff,  # type: ignore[operator]
+            )
+        )
+        report.push_messages = result.rowcount  # type: ignore[attr-defined]
+        stale = (
+            await tx.execute(
+                select(PushSubscription.id)
+                .join(ServiceRequest, ServiceRequest.id == PushSubscription.request_id)  # type: ignore[arg-type]
+                .where(ServiceRequest.status == "closed", ServiceRequest.closed_at < cutoff)  # type: ignore[operator]
+            )
+        ).scalars()
+        stale_ids = [int(i) for i in stale]
+        if stale_ids:
+            from server.notify.service import forget_subscriptions
+
+            await forget_subscriptions(tx, stale_ids, final_state="expired")
+        report.subscriptions = len(stale_ids)
+        result = await tx.execute(
+            delete(DispatcherNotice).where(DispatcherNotice.created_at < cutoff)  # type: ignore[arg-type]
+        )
+        report.notices = result.rowcount  # type: ignore[attr-defined]
+    return report

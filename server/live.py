@@ -1,0 +1,220 @@
+"""Live updates: publish small events after commit, stream them to browsers over SSE.
+
+Built on Litestar Channels: the memory backend when one process serves everything
+(``TOURNEE_CHANNELS_BACKEND=memory``, the default on SQLite), PostgreSQL LISTEN/NOTIFY
+(``AsyncPgChannelsBackend``, asyncpg) when several API processes share a PostgreSQL
+(``postgres``, the default on PostgreSQL).
+
+API (for every domain):
+
+``publish(tx, channel, event, data)``
+    Queue ``{"event": event, "data": data}`` on ``channel`` in the transaction ``tx``. It is
+    delivered **only if and after** the transaction commits: on PostgreSQL as a transactional
+    ``pg_notify`` issued just before COMMIT (PostgreSQL delivers it at commit, to every process),
+    with the memory backend through ``ChannelsPlugin.publish`` right after COMMIT. A rollback
+    drops it. Publishing the same ``(channel, event)`` twice in one transaction keeps the last
+    ``data`` (coalescing): pass the accumulated payload. ``data`` must be JSON-serialisable and
+    small (PostgreSQL caps a notification at 8000 bytes).
+    Works from HTTP handlers (``tx`` from ``provide_tx``) and jobs (``Database.transaction()``)
+    of an app whose database was :func:`install`-ed; outside an app on PostgreSQL (a separate
+    scheduler process) it still notifies through ``pg_notify``; elsewhere it is a no-op.
+
+``crew_channel(crew_id)``, ``DISPATCH_CHANNEL``
+    Channel names in use: one per crew (sync hints to its phones) and one for dispatchers.
+
+``event_stream(plugin, channels, *, hello, settings)`` / ``sse_response(...)``
+    An SSE response: ``event: hello`` first, then one SSE message per published event
+    (``event:`` is the event name, ``data:`` its JSON), a ``: keepalive`` comment every
+    ``settings.sync_sse_heartbeat_seconds``; the stream ends after
+    ``settings.sync_sse_max_seconds`` (EventSource reconnects after ``retry``). Put the route
+    behind a guard; EventSource cannot send headers, so it authenticates with
+    ``?access_token=`` (server/auth.py).
+
+``make_plugin(settings)`` and ``install(db, plugin, settings)`` are called once by
+``create_app``; the plugin is ``app.state.channels`` (and injectable as ``channels``).
+
+Hints are hints: delivery is at most once (a client that reconnects has missed what was sent
+meanwhile), so clients fetch state after each (re)connect and poll as a fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncGenerator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.asyncpg import AsyncPgChannelsBackend
+from litestar.channels.backends.memory import MemoryChannelsBackend
+from litestar.response import ServerSentEvent
+from litestar.response.sse import ServerSentEventMessage
+from sqlalchemy import event as sa_event
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
+
+from server.db import Database
+from server.settings import Settings
+
+__all__ = [
+    "DISPATCH_CHANNEL",
+    "crew_channel",
+    "event_stream",
+    "install",
+    "make_plugin",
+    "publish",
+    "sse_response",
+]
+
+log = logging.getLogger("tournee.live")
+
+DISPATCH_CHANNEL = "tournee.dispatch"
+_CONFIG_KEY = "tournee_live"
+_OUTBOX_KEY = "tournee_live_outbox"
+
+
+def crew_channel(crew_id: int) -> str:
+    return f"tournee.crew.{crew_id}"
+
+
+@dataclass(frozen=True)
+class _LiveConfig:
+    plugin: ChannelsPlugin
+    postgres: bool  # deliver through pg_notify (the LISTEN/NOTIFY backend)
+
+
+def make_plugin(settings: Settings) -> ChannelsPlugin:
+    if settings.channels_backend == "postgres":
+        dsn = settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        backend: Any = AsyncPgChannelsBackend(dsn=dsn)
+    else:
+        backend = MemoryChannelsBackend()
+    return ChannelsPlugin(
+        backend=backend,
+        arbitrary_channels_allowed=True,
+        create_ws_route_handlers=False,
+        subscriber_max_backlog=100,
+        subscriber_backlog_strategy="dropleft",
+    )
+
+
+def install(db: Database, plugin: ChannelsPlugin, settings: Settings) -> None:
+    """Let sessions of ``db`` deliver what :func:`publish` queued (after commit)."""
+    info = dict(db.sessionmaker.kw.get("info") or {})
+    info[_CONFIG_KEY] = _LiveConfig(plugin, settings.channels_backend == "postgres")
+    db.sessionmaker.kw["info"] = info
+
+
+def publish(tx: AsyncSession, channel: str, event: str, data: dict[str, Any]) -> None:
+    """Queue an event on ``channel``, delivered after ``tx`` commits (see module doc)."""
+    outbox: dict[tuple[str, str], dict[str, Any]] = tx.info.setdefault(_OUTBOX_KEY, {})
+    outbox[(channel, event)] = data
+
+
+def _encode(event: str, data: dict[str, Any]) -> str:
+    return json.dumps({"event": event, "data": data}, separators=(",", ":"), default=str)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _notify_in_transaction(session: Session) -> None:
+    outbox = session.info.get(_OUTBOX_KEY)
+    if not outbox:
+        return
+    config = session.info.get(_CONFIG_KEY)
+    bind = session.get_bind()
+    if config is None and bind.dialect.name == "postgresql":
+        postgres = True  # no app here (a job process): PostgreSQL still reaches the API processes
+    else:
+        postgres = bool(config and config.postgres)
+    if not postgres:
+        return
+    session.info.pop(_OUTBOX_KEY, None)
+    for (channel, event), data in outbox.items():
+        session.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": channel, "payload": _encode(event, data)},
+        )
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _publish_after_commit(session: Session) -> None:
+    outbox = session.info.pop(_OUTBOX_KEY, None)
+    config = session.info.get(_CONFIG_KEY)
+    if not outbox or config is None or config.postgres:
+        return
+    for (channel, event), data in outbox.items():
+        try:
+            config.plugin.publish(_encode(event, data).encode(), [channel])
+        except Exception:  # pragma: no cover - the app is shutting down: hints are best effort
+            log.warning("live event on %s dropped", channel, exc_info=True)
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_on_rollback(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_OUTBOX_KEY, None)
+
+
+async def event_stream(
+    plugin: ChannelsPlugin,
+    channels: Iterable[str],
+    *,
+    hello: dict[str, Any],
+    heartbeat_s: float,
+    max_s: float,
+) -> AsyncGenerator[ServerSentEventMessage, None]:
+    """SSE messages for ``channels``: hello, then events, keepalives; ends after ``max_s``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max_s
+    async with plugin.start_subscription(list(channels)) as subscriber:
+        queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=100)
+
+        async def pump() -> None:
+            async for raw in subscriber.iter_events():
+                if queue.full():
+                    queue.get_nowait()
+                queue.put_nowait(raw)
+
+        task = asyncio.create_task(pump())
+        try:
+            yield ServerSentEventMessage(event="hello", data=json.dumps(hello))
+            while (remaining := deadline - loop.time()) > 0:
+                try:
+                    raw = await asyncio.wait_for(queue.get(), min(heartbeat_s, remaining))
+                except TimeoutError:
+                    yield ServerSentEventMessage(comment="keepalive")
+                    continue
+                try:
+                    message = json.loads(raw)
+                    name, data = str(message["event"]), message.get("data", {})
+                except (ValueError, KeyError, TypeError):
+                    continue
+                yield ServerSentEventMessage(event=name, data=json.dumps(data))
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def sse_response(
+    plugin: ChannelsPlugin,
+    channels: Iterable[str],
+    *,
+    hello: dict[str, Any],
+    settings: Settings,
+) -> ServerSentEvent:
+    return ServerSentEvent(
+        event_stream(
+            plugin,
+            channels,
+            hello=hello,
+            heartbeat_s=settings.sync_sse_heartbeat_seconds,
+            max_s=settings.sync_sse_max_seconds,
+        ),
+        retry_duration=5000,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

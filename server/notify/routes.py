@@ -1,0 +1,61 @@
+"""Citizen Web Push: the VAPID public key, and subscribing a browser to one request.
+
+Public routes: a request's private tracking token is the credential, as on the tracking page.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, delete, get, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.auth import public_guard
+from server.i18n import negotiate
+from server.notify import service
+from server.notify.models import SubscribeBody, SubscriptionPublic, VapidPublicKey
+from server.settings import Settings
+
+TrackingToken = Annotated[str, Parameter(min_length=1, max_length=64)]
+
+
+class PushKeyController(Controller):
+    path = "/api/v1/public/push"
+    tags = ["citizens"]
+    guards = [public_guard]
+
+    @get("/vapid-public-key", operation_id="getVapidPublicKey")
+    async def vapid_public_key(self, state: State) -> VapidPublicKey:
+        """The applicationServerKey to pass to ``pushManager.subscribe()``."""
+        return VapidPublicKey(public_key=state.vapid.public_key_b64url)
+
+
+class PushSubscriptionController(Controller):
+    path = "/api/v1/public/requests/{tracking_token:str}/push-subscription"
+    tags = ["citizens"]
+    guards = [public_guard]
+
+    @post("/", operation_id="subscribeToRequest", status_code=201)
+    async def subscribe(
+        self,
+        tx: AsyncSession,
+        settings: Settings,
+        request: Request[Any, Any, Any],
+        tracking_token: TrackingToken,
+        data: SubscribeBody,
+    ) -> SubscriptionPublic:
+        """Notify this browser when the request moves (language: body, else Accept-Language)."""
+        language = data.language or negotiate(request.headers.get("accept-language"))
+        return await service.subscribe(tx, tracking_token, data, language, settings)
+
+    @delete("/", operation_id="unsubscribeFromRequest", status_code=204)
+    async def unsubscribe(
+        self,
+        tx: AsyncSession,
+        tracking_token: TrackingToken,
+        endpoint: Annotated[str, Parameter(min_length=1, max_length=2048)],
+    ) -> None:
+        """Stop notifying the browser whose push endpoint is `endpoint` (idempotent)."""
+        await service.unsubscribe(tx, tracking_token, endpoint)

@@ -1,0 +1,138 @@
+"""The job registry and its APScheduler 3.11 ``AsyncIOScheduler``.
+
+The scheduler runs inside the API process by default (``TOURNEE_SCHEDULER=1``, started in the
+app's lifespan), or alone as ``tournee scheduler``. APScheduler 3 cannot share a job store
+between processes, so each process keeps its own in-memory schedule and every job is written
+to be run by several processes at once (server/jobs.py claims its work rows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from server import jobs
+from server.db import Database
+from server.notify.quiet_hours import QuietHours
+from server.notify.service import load_vapid_keys
+from server.notify.webpush import VapidKeys
+from server.settings import Settings
+
+log = logging.getLogger("tournee.scheduler")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    seconds: float
+    run: Callable[[], Awaitable[Any]]
+
+
+def job_specs(db: Database, settings: Settings, vapid: VapidKeys) -> list[JobSpec]:
+    """Every scheduled job with its interval (a non-positive interval disables the job)."""
+
+    async def push() -> Any:
+        return await jobs.deliver_push_notifications(db, settings, vapid)
+
+    async def sla() -> Any:
+        return await jobs.escalate_overdue_work_orders(db, settings)
+
+    async def photos() -> Any:
+        return await jobs.run_photo_jobs(db, settings)
+
+    async def prune() -> Any:
+        return await jobs.prune_expired_data(db, settings)
+
+    specs = [
+        JobSpec("push_delivery", settings.job_push_seconds, push),
+        JobSpec("sla_escalation", settings.job_sla_seconds, sla),
+        JobSpec("prune_expired_data", settings.job_prune_seconds, prune),
+        JobSpec("photo_jobs", settings.job_photos_seconds, photos),
+    ]
+    return [spec for spec in specs if spec.seconds > 0]
+
+
+class JobScheduler:
+    """An ``AsyncIOScheduler`` running every job, and a stop that lets running jobs finish.
+
+    APScheduler's ``shutdown(wait=True)`` does not wait for coroutine jobs; a job cut off at
+    loop shutdown could leave a connection checked out mid-transaction, so :meth:`stop` waits
+    (bounded) for the jobs that are running.
+    """
+
+    def __init__(self, db: Database, settings: Settings, vapid: VapidKeys) -> None:
+        QuietHours.parse(settings.quiet_hours, settings.city_timezone)  # fail at start-up
+        self.settings = settings
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self._running: set[asyncio.Task[Any]] = set()
+        for spec in job_specs(db, settings, vapid):
+            self.scheduler.add_job(
+                self._tracked(spec.run),
+                "interval",
+                seconds=spec.seconds,
+                id=spec.name,
+                name=spec.name,
+                max_instances=1,  # per process; other processes are kept apart by row claims
+                coalesce=True,
+                misfire_grace_time=max(1, int(spec.seconds)),
+                next_run_time=datetime.now(UTC),
+            )
+
+    def _tracked(self, run: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+        async def tracked() -> Any:
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
+            try:
+                return await run()
+            finally:
+                if task is not None:
+                    self._running.discard(task)
+
+        return tracked
+
+    def start(self) -> None:
+        """Call inside the running event loop."""
+        self.scheduler.start()
+
+    def get_jobs(self) -> list[Any]:
+        return list(self.scheduler.get_jobs())
+
+    async def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self._running:  # each batch is bounded by the push timeout
+            await asyncio.wait(set(self._running), timeout=self.settings.push_timeout_seconds + 5)
+
+
+def build_scheduler(db: Database, settings: Settings, vapid: VapidKeys) -> JobScheduler:
+    """Every job on an AsyncIOScheduler; ``start()`` it inside the running event loop."""
+    return JobScheduler(db, settings, vapid)
+
+
+async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run the jobs until SIGTERM/SIGINT (or `stop` is set): the ``tournee scheduler`` process."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    db = Database(settings)
+    vapid = load_vapid_keys(settings)
+    scheduler = build_scheduler(db, settings, vapid)
+    scheduler.start()
+    names = ", ".join(job.id for job in scheduler.get_jobs())
+    log.info("scheduler started (%s)", names)
+    print(f"scheduler started: {names}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await scheduler.stop()  # running jobs finish their current batch
+        await db.dispose()
+        print("scheduler stopped", flush=True)

@@ -1,0 +1,598 @@
+"""Offline sync, push: apply a device's mutations (docs/sync-protocol.md section 3-4).
+
+The merge rules are pure (``sync.policies``, ``sync.mutations``); this module loads rows once per
+batch, asks them, applies the verdict through the work-order service (audit rows with the device
+id, ``events.work_order_changed``) and records outcomes and conflicts.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server import events
+from server.auth import Actor
+from server.dbtypes import utcnow
+from server.errors import Conflict, DomainError, Forbidden
+from server.photos.models import WorkOrderPhoto
+from server.syncapi import feed
+from server.syncapi.common import (
+    check_envelope,
+    insert_for,
+)
+from server.syncapi.models import (
+    CrewExit,
+    MaterialEntry,
+    MutationIn,
+    MutationResult,
+    PushRequest,
+    PushResponse,
+    SyncClient,
+    SyncConflict,
+    SyncMutation,
+    WorkOrderNote,
+)
+from server.workorders import service as wo_service
+from server.workorders.models import WorkOrder
+from sync.mutations import (
+    AddMaterial,
+    AddNote,
+    AttachPhoto,
+    Complete,
+    MutationInvalid,
+    ParsedMutation,
+    SetField,
+    SetStatus,
+    VoidMaterial,
+    parse_mutation,
+)
+from sync.policies import (
+    ConflictKind,
+    MutationOutcome,
+    OrderView,
+    Verdict,
+    decide_append,
+    decide_completion,
+    decide_dispatch_field,
+    decide_status,
+    severity_of,
+)
+from sync.states import Outcome, Status
+
+# =========================================================================== push
+
+
+@dataclass
+class _Batch:
+    """Rows a batch needs, loaded once (no N+1)."""
+
+    actor: Actor
+    crew_id: int
+    client_id: str
+    orders: dict[int, WorkOrder]
+    exits: set[int]  # work orders this crew was reassigned away from
+    notes: dict[str, WorkOrderNote]
+    materials: dict[str, MaterialEntry]
+    voided: set[str]  # material entries already voided
+    photos: dict[str, WorkOrderPhoto]
+    away_conflicts: dict[int, int] = field(default_factory=dict)  # wo id -> open conflict id
+
+
+async def _client_for_update(
+    tx: AsyncSession, client_id: str, actor: Actor, schema_version: int
+) -> SyncClient:
+    query = select(SyncClient).where(SyncClient.client_id == client_id).with_for_update()
+    client = (await tx.execute(query)).scalar_one_or_none()
+    if client is None:
+        await tx.execute(
+            insert_for(tx)(SyncClient)
+            .values(
+                client_id=client_id,
+                user_id=actor.user_id,
+                device_id=actor.device_id,
+                crew_id=actor.crew_id,
+                last_mutation_id=0,
+                schema_version=schema_version,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["client_id"])
+        )
+        client = (await tx.execute(query)).scalar_one()
+    if client.user_id != actor.user_id:
+        raise Forbidden("client_id_taken")
+    return client
+
+
+def _check_order(mutations: Sequence[MutationIn]) -> None:
+    for previous, current in itertools.pairwise(mutations):
+        if current.id != previous.id + 1:
+            raise DomainError("mutation_order_invalid", 400)
+
+
+def _work_order_id(m: MutationIn) -> int | None:
+    value = m.args.get("work_order_id")
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 2_147_483_647:
+        return value
+    return None
+
+
+def _uuids(mutations: Sequence[MutationIn], *keys: str) -> list[str]:
+    found = []
+    for m in mutations:
+        for key in keys:
+            value = m.args.get(key)
+            if isinstance(value, str) and len(value) == 36:
+                found.append(value.lower())
+    return found
+
+
+async def _load_batch(
+    tx: AsyncSession, actor: Actor, crew_id: int, client_id: str, new: Sequence[MutationIn]
+) -> _Batch:
+    ids = sorted({i for m in new if (i := _work_order_id(m)) is not None})
+    orders: dict[int, WorkOrder] = {}
+    exits: set[int] = set()
+    if ids:
+        # Lock in id order: two batches touching the same orders never deadlock.
+        rows = await tx.execute(
+            select(WorkOrder).where(WorkOrder.id.in_(ids)).order_by(WorkOrder.id).with_for_update()  # type: ignore[union-attr,arg-type]
+        )
+        orders = {wo.id: wo for wo in rows.scalars() if wo.id is not None}
+        foreign = [i for i, wo in orders.items() if wo.crew_id != crew_id]
+        if foreign:
+            exits = set(
+                (
+                    await tx.execute(
+                        select(CrewExit.work_order_id).where(
+                            CrewExit.crew_id == crew_id,
+                            CrewExit.work_order_id.in_(foreign),  # type: ignore[attr-defined]
+                        )
+                    )
+                ).scalars()
+            )
+    names = {m.name.split("@")[0] for m in new}
+    notes: dict[str, WorkOrderNote] = {}
+    materials: dict[str, MaterialEntry] = {}
+    voided: set[str] = set()
+    photos: dict[str, WorkOrderPhoto] = {}
+    if "workorder.add_note" in names:
+        keys = _uuids(new, "note_id")
+        if keys:
+            rows = await tx.execute(select(WorkOrderNote).where(WorkOrderNote.id.in_(keys)))  # type: ignore[attr-defined]
+            notes = {n.id: n for n in rows.scalars()}
+    if names & {"workorder.add_material", "workorder.void_material"}:
+        keys = _uuids(new, "entry_id", "voids")
+        if keys:
+            rows = await tx.execute(select(MaterialEntry).where(MaterialEntry.id.in_(keys)))  # type: ignore[attr-defined]
+            materials = {e.id: e for e in rows.scalars()}
+            rows2 = await tx.execute(
+                select(MaterialEntry.voids_id).where(MaterialEntry.voids_id.in_(keys))  # type: ignore[union-attr]
+            )
+            voided = {v for v in rows2.scalars() if v}
+    if "workorder.attach_photo" in names:
+        keys = _uuids(new, "photo_id")
+        if keys:
+            rows = await tx.execute(select(WorkOrderPhoto).where(WorkOrderPhoto.id.in_(keys)))  # type: ignore[attr-defined]
+            photos = {p.id: p for p in rows.scalars()}
+    return _Batch(actor, crew_id, client_id, orders, exits, notes, materials, voided, photos)
+
+
+@dataclass
+class _Applied:
+    verdict: Verdict
+    conflict_id: int | None = None
+
+
+async def push(tx: AsyncSession, actor: Actor, body: PushRequest) -> PushResponse:
+    crew_id = check_envelope(actor, body.protocol)
+    mutations = body.mutations
+    _check_order(mutations)
+    client = await _client_for_update(tx, body.client_id, actor, body.schema_version)
+    last = client.last_mutation_id
+    replays = [m for m in mutations if m.id <= last]
+    new = [m for m in mutations if m.id > last]
+    if new and new[0].id != last + 1:
+        raise Conflict("mutation_gap", last_mutation_id=last)
+    results: list[MutationResult] = []
+    if replays:
+        logged = {
+            row.id: row
+            for row in (
+                await tx.execute(
+                    select(SyncMutation).where(
+                        SyncMutation.client_id == body.client_id,
+                        SyncMutation.id.in_([m.id for m in replays]),  # type: ignore[attr-defined]
+                    )
+                )
+            ).scalars()
+        }
+        for m in replays:
+            row = logged.get(m.id)
+            results.append(
+                MutationResult(
+                    id=m.id,
+                    outcome=row.outcome if row else MutationOutcome.APPLIED.value,
+                    conflict_id=row.conflict_id if row else None,
+                    code=row.code if row else None,
+                    replayed=True,
+                )
+            )
+    now = utcnow()
+    if new:
+        await feed.stamp(tx)  # before any savepoint (see feed.stamp)
+        batch = await _load_batch(tx, actor, crew_id, body.client_id, new)
+        try:
+            # Fast path: the whole batch in one savepoint, rows flushed together. A mutation
+            # that fails at the database undoes it, and the batch is replayed with one
+            # savepoint per mutation: the outcomes are the same, isolation per mutation holds.
+            async with tx.begin_nested():
+                outcomes = [await _apply_one(tx, batch, m, isolate=False) for m in new]
+        except (DomainError, IntegrityError):
+            for wo in batch.orders.values():
+                await tx.refresh(wo)
+            batch = await _load_batch(tx, actor, crew_id, body.client_id, new)
+            outcomes = [await _apply_one(tx, batch, m, isolate=True) for m in new]
+        log_rows = []
+        for m, applied in zip(new, outcomes, strict=True):
+            verdict = applied.verdict
+            results.append(
+                MutationResult(
+                    id=m.id,
+                    outcome=verdict.outcome.value,
+                    conflict_id=applied.conflict_id,
+                    code=verdict.code,
+                )
+            )
+            log_rows.append(
+                {
+                    "client_id": body.client_id,
+                    "id": m.id,
+                    "name": m.name[:100],
+                    "work_order_id": _work_order_id(m),
+                    "base_version": m.base_version,
+                    "client_ts": m.client_ts,
+                    "args": m.args,
+                    "outcome": verdict.outcome.value,
+                    "code": verdict.code,
+                    "conflict_id": applied.conflict_id,
+                    "user_id": actor.user_id,
+                    "device_id": actor.device_id,
+                    "received_at": now,
+                }
+            )
+        await tx.flush()
+        await tx.execute(insert_for(tx)(SyncMutation), log_rows)
+        client.last_mutation_id = new[-1].id
+    client.last_push_at = now
+    client.device_id = actor.device_id
+    client.crew_id = crew_id
+    client.schema_version = body.schema_version
+    tx.add(client)
+    await tx.flush()
+    return PushResponse(last_mutation_id=client.last_mutation_id, results=results, server_time=now)
+
+
+async def _apply_one(tx: AsyncSession, batch: _Batch, m: MutationIn, *, isolate: bool) -> _Applied:
+    wo_id = _work_order_id(m)
+    wo = batch.orders.get(wo_id) if wo_id is not None else None
+    try:
+        parsed = parse_mutation(m.name, m.args)
+    except MutationInvalid as exc:
+        return await _reject(tx, batch, m, wo, exc.code, {"field": exc.field})
+    if wo is None:
+        return await _reject(tx, batch, m, None, "work_order_unknown", {})
+    holds = wo.crew_id == batch.crew_id
+    if not holds and wo.id not in batch.exits:
+        return await _reject(tx, batch, m, wo, "not_your_crew", {})
+    if not isolate:
+        return await _apply_parsed(tx, batch, m, wo, parsed, holds)
+    try:
+        async with tx.begin_nested():
+            return await _apply_parsed(tx, batch, m, wo, parsed, holds)
+    except (DomainError, IntegrityError) as exc:
+        await tx.refresh(wo)
+        code = exc.code if isinstance(exc, DomainError) else "integrity_error"
+        return await _reject(tx, batch, m, wo, code, {})
+
+
+def _view(wo: WorkOrder, holds: bool) -> OrderView:
+    versions = wo.field_versions or {}
+    outcome = None
+    if wo.outcome:
+        try:
+            outcome = Outcome(wo.outcome)
+        except ValueError:
+            outcome = None
+    return OrderView(
+        status=Status(wo.status),
+        has_crew=wo.crew_id is not None,
+        status_version=int(versions.get("status", 1)),
+        crew_holds_order=holds,
+        outcome=outcome,
+        outcome_note=wo.outcome_note,
+    )
+
+
+async def _apply_parsed(
+    tx: AsyncSession,
+    batch: _Batch,
+    m: MutationIn,
+    wo: WorkOrder,
+    parsed: ParsedMutation,
+    holds: bool,
+) -> _Applied:
+    actor = batch.actor
+    if isinstance(parsed, SetStatus):
+        verdict = decide_status(_view(wo, holds), parsed.status, m.base_version)
+        if verdict.action is not None:
+            await wo_service.apply_action(tx, wo, verdict.action, actor, reason=parsed.reason)
+        return await _finish(
+            tx, batch, m, wo, verdict, field="status", server=wo.status, client=parsed.status.value
+        )
+    if isinstance(parsed, Complete):
+        facts = {
+            "outcome": parsed.outcome.value,
+            "note": parsed.note,
+            "completed_at": parsed.completed_at.isoformat() if parsed.completed_at else None,
+        }
+        status_before = wo.status
+        verdict = decide_completion(_view(wo, holds), parsed.outcome, parsed.note, m.base_version)
+        if verdict.action is not None:
+            await wo_service.apply_action(
+                tx, wo, verdict.action, actor, outcome=parsed.outcome, note=parsed.note
+            )
+        if verdict.work_performed and not wo.work_performed:
+            await wo_service.mark_work_performed(
+                tx, wo, actor, reason=f"completed offline ({parsed.outcome.value})"
+            )
+        return await _finish(
+            tx, batch, m, wo, verdict, field="status", server=status_before, client=facts
+        )
+    if isinstance(parsed, SetField):
+        server_value: Any = (
+            {"lat": wo.lat, "lon": wo.lon}
+            if parsed.field == "location"
+            else getattr(wo, parsed.field, None)
+        )
+        if isinstance(server_value, datetime):
+            server_value = server_value.isoformat()
+        verdict = decide_dispatch_field(parsed.field)
+        return await _finish(
+            tx, batch, m, wo, verdict, field=parsed.field, server=server_value, client=parsed.value
+        )
+    if isinstance(parsed, AddNote):
+        note = batch.notes.get(parsed.note_id)
+        verdict = decide_append(
+            exists=note is not None,
+            same=note is not None and note.body == parsed.body and note.work_order_id == wo.id,
+            crew_holds_order=holds,
+        )
+        if note is None and verdict.outcome is not MutationOutcome.REJECTED:
+            note = WorkOrderNote(
+                id=parsed.note_id,
+                work_order_id=wo.id or 0,
+                body=parsed.body,
+                user_id=actor.user_id,
+                author=actor.username,
+                device_id=actor.device_id,
+                crew_id=batch.crew_id,
+                client_ts=m.client_ts,
+            )
+            tx.add(note)
+            batch.notes[note.id] = note
+            await feed.touch(tx, wo)
+        return await _finish(tx, batch, m, wo, verdict, field="notes", client=m.args)
+    if isinstance(parsed, AddMaterial):
+        entry = batch.materials.get(parsed.entry_id)
+        same = (
+            entry is not None
+            and entry.work_order_id == wo.id
+            and entry.voids_id is None
+            and (entry.material_code, entry.quantity, entry.unit)
+            == (parsed.material_code, parsed.quantity, parsed.unit)
+        )
+        verdict = decide_append(exists=entry is not None, same=same, crew_holds_order=holds)
+        if entry is None and verdict.outcome is not MutationOutcome.REJECTED:
+            entry = MaterialEntry(
+                id=parsed.entry_id,
+                work_order_id=wo.id or 0,
+                material_code=parsed.material_code,
+                quantity=parsed.quantity,
+                unit=parsed.unit,
+                user_id=actor.user_id,
+                device_id=actor.device_id,
+                crew_id=batch.crew_id,
+                client_ts=m.client_ts,
+            )
+            tx.add(entry)
+            batch.materials[entry.id] = entry
+            await feed.touch(tx, wo)
+        return await _finish(tx, batch, m, wo, verdict, field="materials", client=m.args)
+    if isinstance(parsed, VoidMaterial):
+        return await _void(tx, batch, m, wo, parsed, holds)
+    assert isinstance(parsed, AttachPhoto)
+    photo = batch.photos.get(parsed.photo_id)
+    verdict = decide_append(
+        exists=photo is not None,
+        same=photo is not None and photo.sha256 == parsed.sha256 and photo.work_order_id == wo.id,
+        crew_holds_order=holds,
+    )
+    if photo is None and verdict.outcome is not MutationOutcome.REJECTED:
+        photo = WorkOrderPhoto(
+            id=parsed.photo_id,
+            work_order_id=wo.id or 0,
+            sha256=parsed.sha256,
+            kind=parsed.kind,
+            captured_at=parsed.captured_at.astimezone(UTC) if parsed.captured_at else None,
+            captured_lat=parsed.lat,
+            captured_lon=parsed.lon,
+            captured_accuracy_m=parsed.accuracy_m,
+            device_id=actor.device_id,
+            user_id=actor.user_id,
+        )
+        tx.add(photo)
+        batch.photos[photo.id] = photo
+        await tx.flush()
+        await events.photo_attached(tx, photo, wo)
+    return await _finish(tx, batch, m, wo, verdict, field="photos", client=m.args)
+
+
+async def _void(
+    tx: AsyncSession,
+    batch: _Batch,
+    m: MutationIn,
+    wo: WorkOrder,
+    parsed: VoidMaterial,
+    holds: bool,
+) -> _Applied:
+    existing = batch.materials.get(parsed.entry_id)
+    if existing is not None:
+        same = existing.voids_id == parsed.voids and existing.work_order_id == wo.id
+        verdict = decide_append(exists=True, same=same, crew_holds_order=holds)
+        return await _finish(tx, batch, m, wo, verdict, field="materials", client=m.args)
+    original = batch.materials.get(parsed.voids)
+    if original is None or original.work_order_id != wo.id or original.voids_id is not None:
+        return await _reject(tx, batch, m, wo, "material_entry_unknown", {}, inside=True)
+    if parsed.voids in batch.voided:
+        return await _reject(tx, batch, m, wo, "material_already_voided", {}, inside=True)
+    verdict = decide_append(exists=False, same=False, crew_holds_order=holds)
+    entry = MaterialEntry(
+        id=parsed.entry_id,
+        work_order_id=wo.id or 0,
+        material_code=original.material_code,
+        quantity=-original.quantity,
+        unit=original.unit,
+        voids_id=original.id,
+        reason=parsed.reason,
+        user_id=batch.actor.user_id,
+        device_id=batch.actor.device_id,
+        crew_id=batch.crew_id,
+        client_ts=m.client_ts,
+    )
+    tx.add(entry)
+    batch.materials[entry.id] = entry
+    batch.voided.add(original.id)
+    await feed.touch(tx, wo)
+    return await _finish(tx, batch, m, wo, verdict, field="materials", client=m.args)
+
+
+async def _finish(
+    tx: AsyncSession,
+    batch: _Batch,
+    m: MutationIn,
+    wo: WorkOrder,
+    verdict: Verdict,
+    *,
+    field: str,
+    server: Any = None,
+    client: Any = None,
+) -> _Applied:
+    if verdict.conflict is None:
+        return _Applied(verdict)
+    if verdict.outcome is MutationOutcome.REJECTED:
+        client = {"name": m.name, "args": m.args, "base_version": m.base_version}
+    if verdict.conflict is ConflictKind.REASSIGNED_AWAY and wo.id in batch.away_conflicts:
+        return _Applied(verdict, batch.away_conflicts[wo.id or 0])
+    if verdict.conflict is ConflictKind.REASSIGNED_AWAY:
+        existing = (
+            await tx.execute(
+                select(SyncConflict.id).where(
+                    SyncConflict.work_order_id == wo.id,
+                    SyncConflict.crew_id == batch.crew_id,
+                    SyncConflict.kind == ConflictKind.REASSIGNED_AWAY.value,
+                    SyncConflict.status == "open",
+                )
+            )
+        ).scalar()
+        if existing is not None:
+            batch.away_conflicts[wo.id or 0] = existing
+            return _Applied(verdict, existing)
+    conflict_id = await _conflict(
+        tx,
+        batch,
+        m,
+        wo,
+        verdict.conflict,
+        verdict.code,
+        field=field,
+        server=server,
+        client=client,
+        detail={"server_status": wo.status, "base_version": m.base_version, "version": wo.version},
+    )
+    if verdict.conflict is ConflictKind.REASSIGNED_AWAY:
+        batch.away_conflicts[wo.id or 0] = conflict_id
+    return _Applied(verdict, conflict_id)
+
+
+async def _conflict(
+    tx: AsyncSession,
+    batch: _Batch,
+    m: MutationIn,
+    wo: WorkOrder | None,
+    kind: ConflictKind,
+    code: str | None,
+    *,
+    field: str | None,
+    server: Any,
+    client: Any,
+    detail: dict[str, Any],
+) -> int:
+    conflict = SyncConflict(
+        kind=kind.value,
+        severity=severity_of(kind).value,
+        work_order_id=wo.id if wo is not None else None,
+        crew_id=batch.crew_id,
+        user_id=batch.actor.user_id,
+        device_id=batch.actor.device_id,
+        client_id=batch.client_id,
+        mutation_id=m.id,
+        mutation_name=m.name[:100],
+        code=code,
+        field=field,
+        server_value=server,
+        client_value=client,
+        detail=detail,
+    )
+    tx.add(conflict)
+    if wo is not None:
+        await feed.touch(tx, wo)
+    await tx.flush()
+    assert conflict.id is not None
+    return conflict.id
+
+
+async def _reject(
+    tx: AsyncSession,
+    batch: _Batch,
+    m: MutationIn,
+    wo: WorkOrder | None,
+    code: str,
+    detail: dict[str, Any],
+    *,
+    inside: bool = False,
+) -> _Applied:
+    del inside
+    kind = ConflictKind.REJECTED
+    if code in {"illegal_transition", "role_not_allowed", "crew_required", "outcome_required"}:
+        kind = ConflictKind.INVALID_TRANSITION
+    verdict = Verdict(MutationOutcome.REJECTED, conflict=kind, code=code)
+    conflict_id = await _conflict(
+        tx,
+        batch,
+        m,
+        wo,
+        kind,
+        code,
+        field=None,
+        server=None,
+        client={"name": m.name, "args": m.args, "base_version": m.base_version},
+        detail={k: v for k, v in detail.items() if v is not None},
+    )
+    return _Applied(verdict, conflict_id)
