@@ -1,0 +1,259 @@
+// Dispatcher console: the queue of new requests with duplicate suggestions, work orders with SLA
+// badges (assign, reassign, bulk assign, reprioritise, cancel), the sync conflicts inbox with its
+// resolve actions and photo evidence. Live: an SSE stream when the server offers one, else a poll.
+
+import { h, clear, formatTime } from "../dom.js";
+import { t, getLang } from "../i18n.js";
+import { request, apiGet, apiPost } from "../api.js";
+
+const TOKEN = "tournee.dispatch-token";
+const POLL_MS = 15000;
+const RESOLUTIONS = {
+  completion_not_applied: ["accept_completion", "keep_cancellation", "reopen", "dismiss"],
+  status_superseded: ["reopen", "dismiss"],
+  suggestion: ["accept_suggestion", "dismiss"],
+};
+const OPEN = "new,assigned,en_route,on_site,on_hold";
+
+let state = null;
+
+export function leaveDispatch() {
+  if (!state) return;
+  clearInterval(state.poll);
+  state.events?.close();
+  state = null;
+}
+
+export async function renderDispatch(root) {
+  leaveDispatch();
+  clear(root);
+  const token = localStorage.getItem(TOKEN);
+  if (!token) return renderSignIn(root);
+  state = { root, token, selected: new Set() };
+  const me = await apiGet("/api/v1/auth/me", { token });
+  if (me.status === 401 || (me.ok && !["dispatcher", "admin"].includes(me.body.role))) {
+    localStorage.removeItem(TOKEN);
+    return renderSignIn(root, "dispatch_signed_out");
+  }
+  root.append(
+    h("div", { class: "row" },
+      h("span", { id: "live-state", i18n: "live_polling" }),
+      h("button", { id: "dispatch-refresh", i18n: "action_refresh", onclick: () => load() }),
+      h("button", { id: "dispatch-signout", i18n: "action_sign_out", onclick: () => { localStorage.removeItem(TOKEN); renderDispatch(root); } })),
+    h("div", { id: "dispatch-message", role: "status" }),
+    h("section", { class: "card stack", id: "conflicts" }),
+    h("section", { class: "card stack", id: "queue" }),
+    h("section", { class: "card stack", id: "orders" }),
+    h("section", { class: "card stack", id: "evidence" }));
+  await load();
+  state.poll = setInterval(() => load(), POLL_MS);
+  connectLive();
+}
+
+function connectLive() {
+  // server/live.py (dispatch live updates): reload on any event; the poll stays as the safety net.
+  if (!state || !("EventSource" in window)) return;
+  const source = new EventSource(`/api/v1/live/events?access_token=${encodeURIComponent(state.token)}`);
+  state.events = source;
+  source.onopen = () => setLive("live_connected");
+  source.onmessage = () => load();
+  for (const name of ["work_order", "request", "conflict", "photo", "pull"]) source.addEventListener(name, () => load());
+  source.onerror = () => {
+    setLive("live_polling");
+    if (source.readyState === EventSource.CLOSED) state && (state.events = null);
+  };
+}
+
+function setLive(key) {
+  const el = document.getElementById("live-state");
+  if (el) {
+    el.textContent = t(key);
+    el.dataset.i18n = key;
+  }
+}
+
+function say(key, args) {
+  const el = document.getElementById("dispatch-message");
+  if (el) clear(el).append(h("p", { class: key.startsWith("error") ? "alert" : "notice", i18n: key, args }));
+}
+
+function renderSignIn(root, reason = null) {
+  const message = h("p", { role: "status" });
+  const form = h("form", { class: "card stack", id: "dispatch-signin" },
+    h("h2", { i18n: "dispatch_signin_title" }),
+    reason ? h("p", { class: "alert", i18n: reason }) : null,
+    h("label", { for: "dispatch-username", i18n: "field_username" }),
+    h("input", { id: "dispatch-username", name: "username", required: true, autocomplete: "username", autocapitalize: "none" }),
+    h("label", { for: "dispatch-password", i18n: "field_password" }),
+    h("input", { id: "dispatch-password", name: "password", type: "password", required: true, autocomplete: "current-password" }),
+    h("button", { type: "submit", class: "primary", i18n: "action_sign_in" }), message);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const answer = await apiPost("/api/v1/auth/login", Object.fromEntries(new FormData(form)));
+    if (answer.status === 0) return setKey(message, "error_offline");
+    if (!answer.ok || !["dispatcher", "admin"].includes(answer.body.user.role)) return setKey(message, "error_signin_failed");
+    localStorage.setItem(TOKEN, answer.body.token);
+    renderDispatch(root);
+  });
+  root.append(form);
+}
+
+function setKey(el, key) {
+  el.textContent = t(key);
+  el.dataset.i18n = key;
+}
+
+async function call(method, path, body) {
+  const answer = await request(method, path, { body, token: state.token });
+  if (answer.status === 401) {
+    localStorage.removeItem(TOKEN);
+    renderDispatch(state.root);
+    return answer;
+  }
+  if (!answer.ok) say(answer.status === 0 ? "error_offline" : "error_action_failed", { code: answer.body?.code ?? answer.status });
+  return answer;
+}
+
+let loading = null;
+async function load() {
+  if (!state) return;
+  if (loading) return loading;
+  loading = (async () => {
+    const [crews, requests, orders, conflicts] = await Promise.all([
+      apiGet("/api/v1/crews/", { token: state.token }),
+      apiGet("/api/v1/requests/?status=new&unassigned=true&limit=100", { token: state.token }),
+      apiGet(`/api/v1/work-orders/?status=${OPEN}&limit=200`, { token: state.token }),
+      apiGet("/api/v1/sync/conflicts?status=open&limit=100", { token: state.token }),
+    ]);
+    if (!state) return;
+    state.crews = crews.body?.items ?? crews.body ?? [];
+    renderConflicts(conflicts);
+    renderQueue(requests.body?.items ?? []);
+    renderOrders(orders.body?.items ?? []);
+  })();
+  try {
+    await loading;
+  } finally {
+    loading = null;
+  }
+}
+
+function crewSelect(id, current) {
+  return h("select", { id, "i18n-aria-label": "field_crew" }, h("option", { value: "", i18n: "choose_crew" }),
+    (state.crews || []).map((c) => h("option", { value: c.id, selected: c.id === current, text: c.name || c.code })));
+}
+
+function renderConflicts(answer) {
+  const section = clear(document.getElementById("conflicts"));
+  section.append(h("h2", { i18n: "conflicts_title" }));
+  if (answer.status === 404) return section.append(h("p", { i18n: "conflicts_unavailable" }));
+  const items = answer.body?.items ?? [];
+  if (!items.length) return section.append(h("p", { i18n: "conflicts_none" }));
+  section.append(h("ul", { id: "conflict-list" }, items.map((c) => h("li", { class: `conflict severity-${c.severity}`, "data-conflict": c.id, "data-kind": c.kind, "data-work-order": c.work_order_id },
+    h("span", { class: `badge severity-${c.severity}`, i18n: `severity_${c.severity}` }), " ",
+    h("strong", { i18n: `conflict_${c.kind}` }), " ",
+    h("span", { i18n: "work_order_n", args: { id: c.work_order_id } }), " ",
+    h("small", { text: formatTime(c.created_at, getLang()) }),
+    h("div", { class: "actions" }, (RESOLUTIONS[c.kind] || ["dismiss"]).map((resolution) => h("button", {
+      "data-resolution": resolution, i18n: `resolution_${resolution}`,
+      onclick: async () => {
+        const done = await call("POST", `/api/v1/sync/conflicts/${c.id}/resolve`, { resolution, note: "" });
+        if (done.ok) say("conflict_resolved_msg");
+        load();
+      },
+    })))))));
+}
+
+function renderQueue(requests) {
+  const section = clear(document.getElementById("queue"));
+  section.append(h("h2", { i18n: "queue_title", args: { count: requests.length } }));
+  if (!requests.length) return section.append(h("p", { i18n: "queue_empty" }));
+  section.append(h("ul", { id: "request-list" }, requests.map((r) => {
+    const dupes = h("ul", { class: "duplicates" });
+    return h("li", { "data-request": r.id },
+      h("strong", { text: `#${r.id} ${r.service_code}` }), " ", h("span", { text: r.address }),
+      h("p", { text: r.description || "" }),
+      h("div", { class: "actions" },
+        h("button", { i18n: "action_create_work_order", onclick: async () => {
+          const done = await call("POST", "/api/v1/work-orders/", { request_ids: [r.id] });
+          if (done.ok) say("work_order_created", { id: done.body.id });
+          load();
+        } }),
+        h("button", { i18n: "action_show_duplicates", onclick: async () => {
+          const answer = await call("GET", `/api/v1/requests/${r.id}/duplicates`);
+          clear(dupes);
+          const list = answer.body || [];
+          if (!list.length) return dupes.append(h("li", { i18n: "duplicates_none" }));
+          for (const d of list) {
+            dupes.append(h("li", {}, h("span", { i18n: "duplicate_of", args: { id: d.id, distance: Math.round(d.distance_m ?? 0) } }),
+              d.work_order_id ? h("button", { class: "small", i18n: "action_merge", onclick: async () => {
+                const done = await call("POST", `/api/v1/work-orders/${d.work_order_id}/merge`, { request_ids: [r.id] });
+                if (done.ok) say("merged_msg");
+                load();
+              } }) : null));
+          }
+        } })),
+      dupes);
+  })));
+}
+
+function slaBadge(o) {
+  if (o.overdue) return h("span", { class: "badge overdue", i18n: "sla_overdue" });
+  const left = Date.parse(o.due_at) - Date.now();
+  if (left < 2 * 3600 * 1000) return h("span", { class: "badge soon", i18n: "sla_soon" });
+  return h("span", { class: "badge ok", i18n: "sla_ok" });
+}
+
+function renderOrders(orders) {
+  const section = clear(document.getElementById("orders"));
+  const bulkCrew = crewSelect("bulk-crew", null);
+  section.append(h("h2", { i18n: "orders_title", args: { count: orders.length } }),
+    h("div", { class: "row" }, bulkCrew, h("button", { id: "bulk-assign", i18n: "action_bulk_assign", onclick: async () => {
+      if (!bulkCrew.value || !state.selected.size) return say("error_select_first");
+      const done = await call("POST", "/api/v1/work-orders/bulk-assign", { work_order_ids: [...state.selected], crew_id: Number(bulkCrew.value) });
+      if (done.ok) say("bulk_assigned_msg", { count: done.body.updated.length });
+      state.selected.clear();
+      load();
+    } })));
+  section.append(h("ul", { id: "order-list" }, orders.map((o) => {
+    const crew = crewSelect(`crew-${o.id}`, o.crew_id);
+    const priority = h("select", { "i18n-aria-label": "field_priority", class: "priority-select" },
+      [1, 2, 3, 4].map((p) => h("option", { value: p, selected: p === o.priority, i18n: `priority_${p}` })));
+    const reason = h("input", { "i18n-placeholder": "field_cancel_reason", "i18n-aria-label": "field_cancel_reason", maxlength: 500, class: "cancel-reason" });
+    return h("li", { "data-work-order": o.id, "data-status": o.status },
+      h("label", { class: "row" }, h("input", { type: "checkbox", checked: state.selected.has(o.id), onchange: (e) => e.target.checked ? state.selected.add(o.id) : state.selected.delete(o.id), "i18n-aria-label": "field_select" }),
+        h("strong", { text: `#${o.id} ${o.title || o.service_name}` })),
+      h("div", { class: "row" }, slaBadge(o), h("span", { class: `badge status-${o.status}`, i18n: `status_${o.status}` }),
+        h("span", { text: o.address }), h("span", { i18n: "due_at", args: { time: formatTime(o.due_at, getLang()) } })),
+      h("div", { class: "actions" },
+        crew, h("button", { class: "assign", i18n: o.crew_id ? "action_reassign" : "action_assign", onclick: async () => {
+          if (!crew.value) return;
+          await call("POST", `/api/v1/work-orders/${o.id}/assign`, { crew_id: Number(crew.value) });
+          load();
+        } }),
+        priority, h("button", { class: "reprioritise", i18n: "action_reprioritise", onclick: async () => {
+          await call("POST", `/api/v1/work-orders/${o.id}/priority`, { priority: Number(priority.value) });
+          load();
+        } }),
+        reason, h("button", { class: "cancel danger", i18n: "action_cancel_order", onclick: async () => {
+          if (!reason.value.trim()) return say("error_reason_required");
+          const done = await call("POST", `/api/v1/work-orders/${o.id}/cancel`, { reason: reason.value.trim() });
+          if (done.ok) say("cancelled_msg", { id: o.id });
+          load();
+        } }),
+        h("button", { class: "evidence", i18n: "action_photos", onclick: () => showEvidence(o.id) })));
+  })));
+}
+
+async function showEvidence(id) {
+  const section = clear(document.getElementById("evidence"));
+  section.append(h("h2", { i18n: "evidence_title", args: { id } }));
+  const answer = await call("GET", `/api/v1/work-orders/${id}/photos`);
+  if (!answer.ok) return;
+  const photos = answer.body.photos ?? answer.body.items ?? [];
+  if (!photos.length) section.append(h("p", { i18n: "evidence_none" }));
+  section.append(h("ul", { class: "evidence-list" }, photos.map((p) => h("li", {},
+    p.urls?.thumb || p.thumb_url ? h("img", { src: p.urls?.thumb || p.thumb_url, "i18n-alt": "photo_alt", loading: "lazy" }) : null,
+    h("span", { text: `${p.kind ?? ""} ${p.distance_m != null ? `${Math.round(p.distance_m)} m` : ""}` }),
+    (p.flags || []).map((f) => h("span", { class: "badge warn", text: typeof f === "string" ? f : (f.message || f.code) }))))));
+}
