@@ -8,6 +8,7 @@ sha256 of a token is stored.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from sqlmodel import Field, SQLModel
 
@@ -40,9 +41,9 @@ class UserCreate(UserBase):
 
 class UserUpdate(SQLModel):
     display_name: str | None = Field(default=None, min_length=1, max_length=120)
-    role: str | None = Field(default=None, regex=ROLE_PATTERN)
+    role: Literal["admin", "dispatcher", "crew"] | None = None
     crew_id: int | None = Field(default=None, ge=1, le=MAX_ID)
-    language: str | None = Field(default=None, regex=r"^(fr|en)$")
+    language: Literal["fr", "en"] | None = None
     active: bool | None = None
     password: str | None = Field(default=None, min_length=8, max_length=200)
 

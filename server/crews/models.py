@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from sqlmodel import Field, SQLModel
 
@@ -39,7 +40,7 @@ class CrewCreate(CrewBase):
 class CrewUpdate(SQLModel):
     name: str | None = Field(default=None, max_length=120, min_length=1)
     borough_code: str | None = Field(default=None, max_length=40)
-    kind: str | None = Field(default=None, regex=r"^(snow|waste|other)$")
+    kind: Literal["snow", "waste", "other"] | None = None
     active: bool | None = None
 
 

@@ -10,7 +10,7 @@ dispatch desk (an SLA escalation), published live when server/live.py is there.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -113,7 +113,7 @@ class BrowserSubscription(SQLModel):
 
 class SubscribeBody(SQLModel):
     subscription: BrowserSubscription
-    language: str | None = Field(default=None, regex=r"^(fr|en)$")
+    language: Literal["fr", "en"] | None = None
 
 
 class SubscriptionPublic(SQLModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
@@ -36,7 +36,8 @@ class ServiceType(ServiceTypeBase, table=True):
 
 
 class ServiceTypeCreate(ServiceTypeBase):
-    pass
+    # SQLModel drops `regex` on optional fields: a Literal keeps the check.
+    crew_kind: Literal["snow", "waste", "other"] | None = None
 
 
 class ServiceTypePublic(ServiceTypeBase):
