@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -272,13 +273,19 @@ async def forget_subscriptions(
     await tx.flush()
 
 
-async def work_order_changed(tx: AsyncSession, wo: Any, before: dict[str, Any]) -> None:
-    """Events hook: tell every subscriber of every linked request what changed for them."""
+async def work_order_changed(
+    tx: AsyncSession, wo: Any, before: dict[str, Any], linked_requests: Sequence[Any] | None = None
+) -> None:
+    """Events hook: tell every subscriber of every linked request what changed for them.
+
+    ``linked_requests``: the order's requests if the caller loaded them; none, no subscriber."""
     state = citizen_state(wo.status)
     was = before.get("status")
     reopened = was is not None and was not in OPEN and wo.status in OPEN
     if state == "received" and not reopened:
         return  # back in the queue (unassigned) is not news; nor is a brand-new order
+    if linked_requests is not None and not linked_requests:
+        return  # subscriptions belong to requests: nobody to tell
     rows = (
         await tx.execute(
             select(PushSubscription, ServiceRequest)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,7 @@ from server.auth import Actor
 from server.dbtypes import utcnow
 from server.errors import Conflict, DomainError, Forbidden
 from server.photos.models import WorkOrderPhoto
+from server.requests.models import ServiceRequest
 from server.syncapi import feed
 from server.syncapi.common import (
     check_envelope,
@@ -82,7 +83,8 @@ class _Batch:
     materials: dict[str, MaterialEntry]
     voided: set[str]  # material entries already voided
     photos: dict[str, WorkOrderPhoto]
-    away_conflicts: dict[int, int] = field(default_factory=dict)  # wo id -> open conflict id
+    with_requests: set[int]  # work orders with linked service requests (status changes only)
+    away_conflicts: dict[int, int | SyncConflict] = field(default_factory=dict)  # wo id -> open
 
 
 async def _client_for_update(
@@ -158,6 +160,18 @@ async def _load_batch(
                 ).scalars()
             )
     names = {m.name.split("@")[0] for m in new}
+    with_requests: set[int] = set()
+    if orders and names & {"workorder.set_status", "workorder.complete"}:
+        # One query per batch instead of one per status change (the service's default).
+        with_requests = set(
+            (
+                await tx.execute(
+                    select(ServiceRequest.work_order_id)
+                    .where(ServiceRequest.work_order_id.in_(list(orders)))  # type: ignore[union-attr]
+                    .distinct()
+                )
+            ).scalars()
+        )
     notes: dict[str, WorkOrderNote] = {}
     materials: dict[str, MaterialEntry] = {}
     voided: set[str] = set()
@@ -170,24 +184,45 @@ async def _load_batch(
     if names & {"workorder.add_material", "workorder.void_material"}:
         keys = _uuids(new, "entry_id", "voids")
         if keys:
-            rows = await tx.execute(select(MaterialEntry).where(MaterialEntry.id.in_(keys)))  # type: ignore[attr-defined]
-            materials = {e.id: e for e in rows.scalars()}
-            rows2 = await tx.execute(
-                select(MaterialEntry.voids_id).where(MaterialEntry.voids_id.in_(keys))  # type: ignore[union-attr]
+            # The entries named, and the entries voiding them, in one query.
+            rows = await tx.execute(
+                select(MaterialEntry).where(
+                    or_(MaterialEntry.id.in_(keys), MaterialEntry.voids_id.in_(keys))  # type: ignore[attr-defined,union-attr]
+                )
             )
-            voided = {v for v in rows2.scalars() if v}
+            wanted = set(keys)
+            for e in rows.scalars():
+                if e.id in wanted:
+                    materials[e.id] = e
+                if e.voids_id in wanted:
+                    voided.add(e.voids_id)
     if "workorder.attach_photo" in names:
         keys = _uuids(new, "photo_id")
         if keys:
             rows = await tx.execute(select(WorkOrderPhoto).where(WorkOrderPhoto.id.in_(keys)))  # type: ignore[attr-defined]
             photos = {p.id: p for p in rows.scalars()}
-    return _Batch(actor, crew_id, client_id, orders, exits, notes, materials, voided, photos)
+    return _Batch(
+        actor, crew_id, client_id, orders, exits, notes, materials, voided, photos, with_requests
+    )
 
 
 @dataclass
 class _Applied:
     verdict: Verdict
-    conflict_id: int | None = None
+    conflict: int | SyncConflict | None = None  # an id, or a row whose id the next flush sets
+
+    @property
+    def conflict_id(self) -> int | None:
+        if isinstance(self.conflict, SyncConflict):
+            return self.conflict.id
+        return self.conflict
+
+
+def _batched(batch: _Batch, wo: WorkOrder) -> dict[str, Any]:
+    """Work-order service options for a status change inside a batch: no flush per change (the
+    batch flushes once, inside its savepoint), and the order's linked requests: [] when the
+    batch knows it has none (saves the service's query), None to let the service look."""
+    return {"requests": None if wo.id in batch.with_requests else [], "flush": False}
 
 
 async def push(tx: AsyncSession, actor: Actor, body: PushRequest) -> PushResponse:
@@ -234,11 +269,13 @@ async def push(tx: AsyncSession, actor: Actor, body: PushRequest) -> PushRespons
             # savepoint per mutation: the outcomes are the same, isolation per mutation holds.
             async with tx.begin_nested():
                 outcomes = [await _apply_one(tx, batch, m, isolate=False) for m in new]
+                await tx.flush()
         except (DomainError, IntegrityError):
             for wo in batch.orders.values():
                 await tx.refresh(wo)
             batch = await _load_batch(tx, actor, crew_id, body.client_id, new)
             outcomes = [await _apply_one(tx, batch, m, isolate=True) for m in new]
+        await tx.flush()  # conflict ids
         log_rows = []
         for m, applied in zip(new, outcomes, strict=True):
             verdict = applied.verdict
@@ -267,8 +304,9 @@ async def push(tx: AsyncSession, actor: Actor, body: PushRequest) -> PushRespons
                     "received_at": now,
                 }
             )
-        await tx.flush()
-        await tx.execute(insert_for(tx)(SyncMutation), log_rows)
+        # On the table, not the model: one executemany (the ORM's bulk insert would split the
+        # rows by which columns are None).
+        await tx.execute(insert_for(tx)(SyncMutation.__table__), log_rows)
         client.last_mutation_id = new[-1].id
     client.last_push_at = now
     client.device_id = actor.device_id
@@ -332,7 +370,9 @@ async def _apply_parsed(
     if isinstance(parsed, SetStatus):
         verdict = decide_status(_view(wo, holds), parsed.status, m.base_version)
         if verdict.action is not None:
-            await wo_service.apply_action(tx, wo, verdict.action, actor, reason=parsed.reason)
+            await wo_service.apply_action(
+                tx, wo, verdict.action, actor, reason=parsed.reason, **_batched(batch, wo)
+            )
         return await _finish(
             tx, batch, m, wo, verdict, field="status", server=wo.status, client=parsed.status.value
         )
@@ -346,11 +386,21 @@ async def _apply_parsed(
         verdict = decide_completion(_view(wo, holds), parsed.outcome, parsed.note, m.base_version)
         if verdict.action is not None:
             await wo_service.apply_action(
-                tx, wo, verdict.action, actor, outcome=parsed.outcome, note=parsed.note
+                tx,
+                wo,
+                verdict.action,
+                actor,
+                outcome=parsed.outcome,
+                note=parsed.note,
+                **_batched(batch, wo),
             )
         if verdict.work_performed and not wo.work_performed:
             await wo_service.mark_work_performed(
-                tx, wo, actor, reason=f"completed offline ({parsed.outcome.value})"
+                tx,
+                wo,
+                actor,
+                reason=f"completed offline ({parsed.outcome.value})",
+                **_batched(batch, wo),
             )
         return await _finish(
             tx, batch, m, wo, verdict, field="status", server=status_before, client=facts
@@ -514,7 +564,7 @@ async def _finish(
         if existing is not None:
             batch.away_conflicts[wo.id or 0] = existing
             return _Applied(verdict, existing)
-    conflict_id = await _conflict(
+    conflict = await _conflict(
         tx,
         batch,
         m,
@@ -527,8 +577,8 @@ async def _finish(
         detail={"server_status": wo.status, "base_version": m.base_version, "version": wo.version},
     )
     if verdict.conflict is ConflictKind.REASSIGNED_AWAY:
-        batch.away_conflicts[wo.id or 0] = conflict_id
-    return _Applied(verdict, conflict_id)
+        batch.away_conflicts[wo.id or 0] = conflict
+    return _Applied(verdict, conflict)
 
 
 async def _conflict(
@@ -543,7 +593,8 @@ async def _conflict(
     server: Any,
     client: Any,
     detail: dict[str, Any],
-) -> int:
+) -> SyncConflict:
+    """Add a conflict row; its id is set by the next flush (push flushes before reading it)."""
     conflict = SyncConflict(
         kind=kind.value,
         severity=severity_of(kind).value,
@@ -563,9 +614,7 @@ async def _conflict(
     tx.add(conflict)
     if wo is not None:
         await feed.touch(tx, wo)
-    await tx.flush()
-    assert conflict.id is not None
-    return conflict.id
+    return conflict
 
 
 async def _reject(
@@ -583,7 +632,7 @@ async def _reject(
     if code in {"illegal_transition", "role_not_allowed", "crew_required", "outcome_required"}:
         kind = ConflictKind.INVALID_TRANSITION
     verdict = Verdict(MutationOutcome.REJECTED, conflict=kind, code=code)
-    conflict_id = await _conflict(
+    conflict = await _conflict(
         tx,
         batch,
         m,
@@ -595,4 +644,4 @@ async def _reject(
         client={"name": m.name, "args": m.args, "base_version": m.base_version},
         detail={k: v for k, v in detail.items() if v is not None},
     )
-    return _Applied(verdict, conflict_id)
+    return _Applied(verdict, conflict)

@@ -112,12 +112,15 @@ async def _save(
     action: str,
     actor: Actor | None,
     reason: str | None = None,
+    requests: Sequence[ServiceRequest] | None = None,
+    flush: bool = True,
 ) -> None:
     changes = diff(before, _snapshot(wo))
     wo.version += 1
     wo.updated_at = utcnow()
     tx.add(wo)
-    await tx.flush()
+    if flush:
+        await tx.flush()
     assert wo.id is not None
     await record(
         tx,
@@ -128,23 +131,30 @@ async def _save(
         changes=changes,
         reason=reason,
     )
-    await _sync_request_statuses(tx, wo)
-    await events.work_order_changed(tx, wo, before, action, actor)
+    linked = await _sync_request_statuses(tx, wo, requests)
+    await events.work_order_changed(tx, wo, before, action, actor, linked_requests=linked)
 
 
-async def _sync_request_statuses(tx: AsyncSession, wo: WorkOrder) -> None:
-    """Linked requests follow their work order: scheduled while open, closed when it closes."""
+async def _sync_request_statuses(
+    tx: AsyncSession, wo: WorkOrder, requests: Sequence[ServiceRequest] | None = None
+) -> Sequence[ServiceRequest]:
+    """Linked requests follow their work order: scheduled while open, closed when it closes.
+
+    ``requests``: the order's linked requests when the caller already knows them (sync push
+    passes ``[]`` for the orders it found without any, saving a query); returns them."""
     status = "closed" if wo.status not in OPEN else ("scheduled" if wo.crew_id else "received")
     now = utcnow()
-    rows = (
-        await tx.execute(select(ServiceRequest).where(ServiceRequest.work_order_id == wo.id))
-    ).scalars()
+    rows = requests
+    if rows is None:
+        query = select(ServiceRequest).where(ServiceRequest.work_order_id == wo.id)
+        rows = (await tx.execute(query)).scalars().all()
     for request in rows:
         if request.status != status:
             request.status = status
             request.updated_at = now
             request.closed_at = now if status == "closed" else None
             tx.add(request)
+    return rows
 
 
 def _role(actor: Actor) -> Role:
@@ -160,7 +170,11 @@ async def apply_action(
     outcome: Outcome | None = None,
     reason: str | None = None,
     note: str | None = None,
+    requests: Sequence[ServiceRequest] | None = None,
+    flush: bool = True,
 ) -> WorkOrder:
+    """``requests``: the order's linked service requests if already loaded (else queried).
+    ``flush=False`` leaves the writes to the caller's next flush (sync push: one per batch)."""
     before = _snapshot(wo)
     try:
         wo.status = next_status(
@@ -189,17 +203,24 @@ async def apply_action(
         wo.cancel_reason = None
     elif action == Action.UNASSIGN:
         wo.crew_id = None
-    await _save(tx, wo, before, action.value, actor, reason=reason)
+    await _save(tx, wo, before, action.value, actor, reason=reason, requests=requests, flush=flush)
     return wo
 
 
 async def mark_work_performed(
-    tx: AsyncSession, wo: WorkOrder, actor: Actor, reason: str | None = None
+    tx: AsyncSession,
+    wo: WorkOrder,
+    actor: Actor,
+    reason: str | None = None,
+    requests: Sequence[ServiceRequest] | None = None,
+    flush: bool = True,
 ) -> WorkOrder:
     """Offline sync: a crew completed an order it could not close (cancelled meanwhile)."""
     before = _snapshot(wo)
     wo.work_performed = True
-    await _save(tx, wo, before, "work_performed", actor, reason=reason)
+    await _save(
+        tx, wo, before, "work_performed", actor, reason=reason, requests=requests, flush=flush
+    )
     return wo
 
 
