@@ -29,6 +29,7 @@ from server.auth import provide_actor, public_guard
 from server.crews.routes import BoroughController, CrewController
 from server.db import Database, provide_tx
 from server.errors import EXCEPTION_HANDLERS
+from server.live_routes import LiveController
 from server.notify.routes import PushKeyController, PushSubscriptionController
 from server.notify.service import load_vapid_keys
 from server.open311.routes import (
@@ -77,6 +78,7 @@ ROUTE_HANDLERS: list[Any] = [
     CrewWorkController,
     SyncController,
     SyncDeskController,
+    LiveController,
     PushKeyController,
     PushSubscriptionController,
     PhotoController,

@@ -8,28 +8,46 @@ recorded if and only if the change commits.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
 async def work_order_changed(
-    tx: AsyncSession, wo: Any, before: dict[str, Any], action: str, actor: Any
+    tx: AsyncSession,
+    wo: Any,
+    before: dict[str, Any],
+    action: str,
+    actor: Any,
+    *,
+    linked_requests: Sequence[Any] | None = None,
 ) -> None:
-    """After a work order was created or changed (``before`` is {} on creation)."""
+    """After a work order was created or changed (``before`` is {} on creation).
+
+    ``linked_requests``: the order's service requests when the caller loaded them (None: unknown;
+    hooks query what they need)."""
     from server.syncapi import feed
 
     await feed.on_work_order_changed(tx, wo, before, action, actor)  # sync change feed, hints
     from server.notify.service import work_order_changed as notify_citizens
 
-    await notify_citizens(tx, wo, before)  # push outbox rows for subscribed citizens
+    await notify_citizens(tx, wo, before, linked_requests)  # outbox rows for subscribed citizens
     from server.photos.service import on_work_order_changed as check_photo_evidence
 
     await check_photo_evidence(tx, wo, before, action, actor)  # evidence flags on completion
+    from server import live
+
+    live.publish_dispatch(  # dispatcher consoles refresh (after commit)
+        tx, "work_order_changed", {"id": wo.id, "status": wo.status, "version": wo.version}
+    )
 
 
 async def request_created(tx: AsyncSession, request: Any) -> None:
     """After a citizen's service request was recorded (any channel)."""
+    from server import live
+
+    live.publish_dispatch(tx, "request_created", {"id": request.id, "status": request.status})
 
 
 async def photo_attached(tx: AsyncSession, attachment: Any, work_order: Any) -> None:

@@ -20,7 +20,12 @@ API (for every domain):
     scheduler process) it still notifies through ``pg_notify``; elsewhere it is a no-op.
 
 ``crew_channel(crew_id)``, ``DISPATCH_CHANNEL``
-    Channel names in use: one per crew (sync hints to its phones) and one for dispatchers.
+    Channel names in use: one per crew (sync hints to its phones) and one for dispatchers
+    (streamed by ``GET /api/v1/live/events``, server/live_routes.py).
+
+``publish_dispatch(tx, event, item)``
+    ``publish`` on ``DISPATCH_CHANNEL`` of ``item`` (a dict with an ``id``) plus ``ids``: every
+    id published under ``event`` in this transaction (coalesced: a bulk change is one event).
 
 ``event_stream(plugin, channels, *, hello, settings)`` / ``sse_response(...)``
     An SSE response: ``event: hello`` first, then one SSE message per published event
@@ -67,6 +72,7 @@ __all__ = [
     "install",
     "make_plugin",
     "publish",
+    "publish_dispatch",
     "sse_response",
 ]
 
@@ -113,6 +119,16 @@ def publish(tx: AsyncSession, channel: str, event: str, data: dict[str, Any]) ->
     """Queue an event on ``channel``, delivered after ``tx`` commits (see module doc)."""
     outbox: dict[tuple[str, str], dict[str, Any]] = tx.info.setdefault(_OUTBOX_KEY, {})
     outbox[(channel, event)] = data
+
+
+_MAX_IDS = 200  # keeps a coalesced event well under PostgreSQL's 8000-byte notification cap
+
+
+def publish_dispatch(tx: AsyncSession, event: str, item: dict[str, Any]) -> None:
+    """Tell dispatcher consoles that ``item`` changed, after ``tx`` commits (see module doc)."""
+    queued = tx.info.get(_OUTBOX_KEY, {}).get((DISPATCH_CHANNEL, event)) or {}
+    ids = list(dict.fromkeys([*queued.get("ids", []), item["id"]]))[-_MAX_IDS:]
+    publish(tx, DISPATCH_CHANNEL, event, {**item, "ids": ids})
 
 
 def _encode(event: str, data: dict[str, Any]) -> str:

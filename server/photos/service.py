@@ -183,6 +183,27 @@ async def public_photo_urls_for_work_order(
     return [public_photo_urls(settings, sha) for sha in dict.fromkeys(rows.scalars())]
 
 
+async def public_completion_photo(
+    tx: AsyncSession, settings: Settings, work_order_id: int
+) -> PhotoUrls | None:
+    """The public copies of a work order's first "after" photo whose derivatives are made, or
+    None: the completion photo on the citizen's tracking page (never the original)."""
+    sha = (
+        await tx.execute(
+            select(WorkOrderPhoto.sha256)
+            .join(Photo, Photo.sha256 == WorkOrderPhoto.sha256)  # type: ignore[arg-type]
+            .where(
+                WorkOrderPhoto.work_order_id == work_order_id,
+                WorkOrderPhoto.kind == "after",
+                Photo.derivatives_at.is_not(None),  # type: ignore[union-attr]
+            )
+            .order_by(WorkOrderPhoto.created_at, WorkOrderPhoto.id)  # type: ignore[arg-type]
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    return public_photo_urls(settings, sha) if sha else None
+
+
 async def public_photo_url(tx: AsyncSession, work_order_id: int, settings: Settings) -> str | None:
     """The display URL of a work order's latest ready "after" photo (else any ready photo), or
     None: the image of the citizen's "completed" notification (server/notify/jobs.py)."""

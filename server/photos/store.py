@@ -156,11 +156,13 @@ class LocalPhotoStore:
     # ------------------------------------------------------------------ sync helpers
 
     def _tmp_in(self, directory: Path) -> tuple[int, Path]:
-        for _ in range(3):  # a concurrent delete() may rmdir an empty derived/<sha>/ under us
-            directory.mkdir(parents=True, exist_ok=True)
+        for _ in range(5):  # a concurrent delete() may rmdir an empty derived/<sha>/ under us
             try:
+                # mkdir(exist_ok=True) itself raises FileExistsError when the directory is
+                # created and removed again between its own two checks.
+                directory.mkdir(parents=True, exist_ok=True)
                 fd, name = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-            except FileNotFoundError:
+            except (FileNotFoundError, FileExistsError):
                 continue
             return fd, Path(name)
         raise FileNotFoundError(directory)

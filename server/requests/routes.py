@@ -13,6 +13,7 @@ from sqlmodel import SQLModel
 from server.auth import Actor, admin_guard, dispatcher_guard, public_guard
 from server.errors import Conflict, NotFound
 from server.params import DbId
+from server.photos.models import PhotoUrls
 from server.requests import service
 from server.requests.models import (
     ServiceRequest,
@@ -49,6 +50,7 @@ class CitizenRequestStatus(SQLModel):
     address: str
     created_at: Any
     updated_at: Any
+    completion_photo: PhotoUrls | None = None  # public copies only, once they are made
 
 
 class CitizenRequestCreated(SQLModel):
@@ -156,7 +158,10 @@ class CitizenController(Controller):
         return CitizenRequestCreated(tracking_token=request.tracking_token, status=request.status)
 
     @get("/{tracking_token:str}", operation_id="trackCitizenRequest")
-    async def track(self, tx: AsyncSession, tracking_token: str) -> CitizenRequestStatus:
+    async def track(
+        self, tx: AsyncSession, settings: Settings, tracking_token: str
+    ) -> CitizenRequestStatus:
+        from server.photos.service import public_completion_photo
         from server.workorders.models import WorkOrder
 
         request = (
@@ -179,4 +184,7 @@ class CitizenController(Controller):
             address=request.address,
             created_at=request.created_at,
             updated_at=request.updated_at,
+            completion_photo=(
+                await public_completion_photo(tx, settings, wo.id) if wo and wo.id else None
+            ),
         )

@@ -12,6 +12,18 @@ from tests.e2e.conftest import Api, Browsers, jpeg_bytes
 SNOW_1 = "snow-cite-limoilou-1"  # mtremblay's crew
 
 
+DETAIL_CACHED = """(id) => new Promise((resolve) => {
+  const open = indexedDB.open("tournee");
+  open.onerror = () => resolve(false);
+  open.onsuccess = () => {
+    const db = open.result;
+    const read = db.transaction("details").objectStore("details").get(id);
+    read.onsuccess = () => { resolve(Boolean(read.result)); db.close(); };
+    read.onerror = () => { resolve(false); db.close(); };
+  };
+})"""
+
+
 def sign_in_crew(page: Any, username: str = "mtremblay") -> None:
     page.goto("/#/equipe")
     page.fill("#crew-username", username)
@@ -35,12 +47,15 @@ def test_offline_shift_with_restart_then_sync(browsers: Browsers, api: Api) -> N
     sign_in_crew(page)
     expect(page.locator(f'.work-item[data-work-order="{wid}"]')).to_be_visible()
     wait_controlled(page)
+    # The order's history is fetched after the pull, without the crew opening it online.
+    page.wait_for_function(DETAIL_CACHED, arg=wid)
 
     # No network from here on: a reload renders from the worker's cache and IndexedDB.
     context.set_offline(True)
     page.reload()
     expect(page.locator("#net-state")).to_have_attribute("data-i18n", "status_offline")
     page.click(f'.work-item[data-work-order="{wid}"]')
+    expect(page.locator("#order-detail-online li").first).to_be_visible()
     page.click("#act-on-site")
     expect(page.locator("#work-order-detail .badge[data-status]").first).to_have_attribute(
         "data-status", "on_site"

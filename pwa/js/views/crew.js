@@ -24,7 +24,12 @@ export async function crewDatabase() {
 async function ensureEngine() {
   await crewDatabase();
   if (!engine) {
-    engine = new SyncEngine(db, { onChange: (kind) => refresh(kind) });
+    engine = new SyncEngine(db, {
+      onChange: (kind) => {
+        refresh(kind);
+        if (kind === "data") prefetchDetails();
+      },
+    });
   }
   if (!wired) {
     wired = true;
@@ -347,6 +352,23 @@ async function detailView(id) {
       h("h3", { i18n: "history_title" }),
       cached ? h("ul", {}, cached.history.map((e) => h("li", {}, h("span", { text: `${formatTime(e.created_at ?? e.at, getLang())} ${e.action ?? e.kind ?? ""} ${e.actor ?? ""}` })))) : h("p", { i18n: "detail_online_only" })),
   );
+}
+
+// After a pull changed the replica, fetch every order's linked requests and history while the
+// network is there, so a job assigned while online reads complete later with no network.
+let prefetching = false;
+let lastPrefetch = 0;
+async function prefetchDetails() {
+  if (prefetching || !navigator.onLine || Date.now() - lastPrefetch < 20000) return;
+  prefetching = true;
+  lastPrefetch = Date.now();
+  try {
+    for (const order of await readWorkOrders(db)) await loadDetail(order.id);
+  } catch {
+    lastPrefetch = 0; // a cut connection: try again after the next sync
+  } finally {
+    prefetching = false;
+  }
 }
 
 /** Linked requests and history come from the crew API when online; kept for offline reading. */

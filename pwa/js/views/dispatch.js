@@ -57,7 +57,8 @@ function connectLive() {
   state.events = source;
   source.onopen = () => setLive("live_connected");
   source.onmessage = () => load();
-  for (const name of ["work_order", "request", "conflict", "photo", "pull"]) source.addEventListener(name, () => load());
+  // "hello" on every (re)connect (what was missed meanwhile), then one event per committed change.
+  for (const name of ["hello", "work_order_changed", "request_created"]) source.addEventListener(name, () => load());
   source.onerror = () => {
     setLive("live_polling");
     if (source.readyState === EventSource.CLOSED) state && (state.events = null);
@@ -115,13 +116,18 @@ async function call(method, path, body) {
 }
 
 let loading = null;
+let again = false;
 async function load() {
   if (!state) return;
-  if (loading) return loading;
+  if (loading) {
+    // A change announced while a load is in flight may be missing from it: load once more after.
+    again = true;
+    return loading;
+  }
   loading = (async () => {
     const [crews, requests, orders, conflicts] = await Promise.all([
       apiGet("/api/v1/crews/", { token: state.token }),
-      apiGet("/api/v1/requests/?status=new&unassigned=true&limit=100", { token: state.token }),
+      apiGet("/api/v1/requests/?status=received&unassigned=true&limit=100", { token: state.token }),
       apiGet(`/api/v1/work-orders/?status=${OPEN}&limit=200`, { token: state.token }),
       apiGet("/api/v1/sync/conflicts?status=open&limit=100", { token: state.token }),
     ]);
@@ -135,6 +141,10 @@ async function load() {
     await loading;
   } finally {
     loading = null;
+  }
+  if (again) {
+    again = false;
+    await load();
   }
 }
 
@@ -220,7 +230,7 @@ function renderOrders(orders) {
     const priority = h("select", { "i18n-aria-label": "field_priority", class: "priority-select" },
       [1, 2, 3, 4].map((p) => h("option", { value: p, selected: p === o.priority, i18n: `priority_${p}` })));
     const reason = h("input", { "i18n-placeholder": "field_cancel_reason", "i18n-aria-label": "field_cancel_reason", maxlength: 500, class: "cancel-reason" });
-    return h("li", { "data-work-order": o.id, "data-status": o.status },
+    return h("li", { "data-work-order": o.id, "data-status": o.status, "data-crew": o.crew_id ?? "" },
       h("label", { class: "row" }, h("input", { type: "checkbox", checked: state.selected.has(o.id), onchange: (e) => e.target.checked ? state.selected.add(o.id) : state.selected.delete(o.id), "i18n-aria-label": "field_select" }),
         h("strong", { text: `#${o.id} ${o.title || o.service_name}` })),
       h("div", { class: "row" }, slaBadge(o), h("span", { class: `badge status-${o.status}`, i18n: `status_${o.status}` }),

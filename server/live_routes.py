@@ -1,0 +1,45 @@
+"""Live updates for dispatcher consoles: a Server-Sent Events stream of the dispatch channel.
+
+Events (``data`` is JSON), published after commit by server/events.py through
+:func:`server.live.publish_dispatch`:
+
+- ``hello`` ``{"channel": "dispatch"}`` on every (re)connect: fetch the lists now;
+- ``work_order_changed`` ``{"id", "status", "version", "ids"}`` (``ids``: every work order changed
+  in that transaction, e.g. a bulk assign);
+- ``request_created`` ``{"id", "status", "ids"}``.
+
+Hints only (at most once): the console refetches its lists on each and still polls as a fallback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get
+from litestar.channels import ChannelsPlugin
+from litestar.response import ServerSentEvent
+
+from server import live
+from server.auth import dispatcher_guard
+from server.errors import DomainError
+from server.settings import Settings
+
+
+class LiveController(Controller):
+    path = "/api/v1/live"
+    guards = [dispatcher_guard]
+    tags = ["live"]
+
+    @get(
+        "/events",
+        operation_id="dispatchLiveEvents",
+        summary="Server-Sent Events for dispatcher consoles (?access_token= accepted)",
+    )
+    async def events(
+        self, request: Request[Any, Any, Any], channels: ChannelsPlugin, settings: Settings
+    ) -> ServerSentEvent:
+        if "text/event-stream" not in (request.headers.get("accept") or ""):
+            raise DomainError("event_stream_required", 406)
+        return live.sse_response(
+            channels, [live.DISPATCH_CHANNEL], hello={"channel": "dispatch"}, settings=settings
+        )
