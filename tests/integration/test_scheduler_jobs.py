@@ -262,6 +262,9 @@ async def test_two_scheduler_processes_deliver_every_push_exactly_once(
                         client, request["tracking_token"], browsers[-1], language
                     )
                     assert response.status_code == 201
+            # Every confirmation out first: a newer push for the same browser replaces one still
+            # unsent (only the latest status matters), which would make the count below racy.
+            await service.wait_for_async(len(browsers), timeout=120)
             # one work order for all twenty reports: sixty "scheduled" pushes at once
             wo = await work_order_for(client, headers, [r["id"] for r in requests])
             await assign(client, headers, wo)
