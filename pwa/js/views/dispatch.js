@@ -117,6 +117,12 @@ async function call(method, path, body) {
 
 let loading = null;
 let again = false;
+
+function typing() {
+  const active = document.activeElement;
+  return Boolean(active && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName) &&
+    active.closest("#order-list, #queue, #conflicts") && (active.value || "") !== "");
+}
 async function load() {
   if (!state) return;
   if (loading) {
@@ -132,6 +138,12 @@ async function load() {
       apiGet("/api/v1/sync/conflicts?status=open&limit=100", { token: state.token }),
     ]);
     if (!state) return;
+    if (typing()) {
+      // Never redraw under the fingers of a dispatcher typing (a cancel reason, a priority):
+      // the lists are redrawn once the focus leaves the field.
+      document.addEventListener("focusout", () => load(), { once: true });
+      return;
+    }
     state.crews = crews.body?.items ?? crews.body ?? [];
     renderConflicts(conflicts);
     renderQueue(requests.body?.items ?? []);
