@@ -28,27 +28,14 @@ from sqlalchemy.orm import Session, SessionTransaction
 from server import live
 from server.dbtypes import utcnow
 from server.syncapi.models import CrewExit
+from server.workorders.service import TRACKED_FIELDS
 from sync.states import TERMINAL_STATUSES, Status
 
 _STAMP_KEY = "tournee_sync_stamp"
 _HINTS_KEY = "tournee_sync_hints"
 MAX_HINT_IDS = 50
 
-VERSIONED_FIELDS = (
-    "status",
-    "crew_id",
-    "priority",
-    "due_at",
-    "outcome",
-    "outcome_note",
-    "cancel_reason",
-    "title",
-    "description",
-    "lat",
-    "lon",
-    "address",
-    "work_performed",
-)
+VERSIONED_FIELDS = TRACKED_FIELDS
 """Fields whose last-changed version is kept in ``work_order.field_versions``."""
 
 _TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)

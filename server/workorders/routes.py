@@ -52,6 +52,23 @@ async def _one(tx: AsyncSession, wo: object) -> WorkOrderPublic:
     return public
 
 
+async def _transition(
+    tx: AsyncSession, actor: Actor, work_order_id: int, data: TransitionBody
+) -> WorkOrderPublic:
+    """The same action for a dispatcher and for a crew (crew visibility is checked in service)."""
+    wo = await service.transition(
+        tx,
+        work_order_id,
+        data.action,
+        actor,
+        outcome_name=data.outcome,
+        note=data.note,
+        reason=data.reason,
+        expected_version=data.expected_version,
+    )
+    return await _one(tx, wo)
+
+
 class WorkOrderController(Controller):
     path = "/api/v1/work-orders"
     guards = [dispatcher_guard]
@@ -139,17 +156,7 @@ class WorkOrderController(Controller):
     async def transition(
         self, tx: AsyncSession, actor: Actor, work_order_id: DbId, data: TransitionBody
     ) -> WorkOrderPublic:
-        wo = await service.transition(
-            tx,
-            work_order_id,
-            data.action,
-            actor,
-            outcome_name=data.outcome,
-            note=data.note,
-            reason=data.reason,
-            expected_version=data.expected_version,
-        )
-        return await _one(tx, wo)
+        return await _transition(tx, actor, work_order_id, data)
 
     @post("/{work_order_id:int}/merge", operation_id="mergeRequestsIntoWorkOrder", status_code=200)
     async def merge(
@@ -202,14 +209,4 @@ class CrewWorkController(Controller):
     async def transition_mine(
         self, tx: AsyncSession, actor: Actor, work_order_id: DbId, data: TransitionBody
     ) -> WorkOrderPublic:
-        wo = await service.transition(
-            tx,
-            work_order_id,
-            data.action,
-            actor,
-            outcome_name=data.outcome,
-            note=data.note,
-            reason=data.reason,
-            expected_version=data.expected_version,
-        )
-        return await _one(tx, wo)
+        return await _transition(tx, actor, work_order_id, data)
