@@ -66,3 +66,56 @@ def test_console_follows_changes_made_by_another_dispatcher(browsers: Browsers, 
     expect(console.locator(f'#request-list li[data-request="{request_id}"]')).to_be_visible(
         timeout=LIVE_S * 1000
     )
+
+
+def test_live_redraw_never_eats_a_press_or_a_typed_reason(browsers: Browsers, api: Api) -> None:
+    """A change arriving while the dispatcher types a cancel reason, then while the Cancel button
+    is held down, must neither wipe the reason nor replace the button under the pointer (the
+    click would land on nothing and the cancellation would silently not happen)."""
+    other = api.login("repartiteur2", "repartition-demo")
+    target = api.assigned_work_order(other, SNOW_1)["id"]
+    desk = browsers.context("dispatch-press", viewport={"width": 1280, "height": 900})
+    desk.add_init_script(NO_POLL)
+    console = desk.new_page()
+    console.goto("/#/repartition")
+    console.fill("#dispatch-username", "repartiteur1")
+    console.fill("#dispatch-password", "repartition-demo")
+    console.click("#dispatch-signin button[type=submit]")
+    expect(console.locator("#live-state")).to_have_attribute("data-i18n", "live_connected")
+    row = console.locator(f'#order-list li[data-work-order="{target}"]')
+    row.locator(".cancel-reason").fill("Doublon signalé par le 311")
+
+    def change_elsewhere(address: str) -> int:
+        made = api.post(
+            "/api/v1/work-orders",
+            {
+                "service_code": "snow-sidewalk",
+                "address": address,
+                "lat": CITY["latitude"],
+                "lon": CITY["longitude"],
+            },
+            other,
+        )
+        return int(made["id"])
+
+    # While typing: the event is held back, the reason stays.
+    typed_over = change_elsewhere("10, rue des Jardins")
+    console.wait_for_timeout(1500)
+    expect(row.locator(".cancel-reason")).to_have_value("Doublon signalé par le 311")
+
+    # While the button is held down: still no redraw under the pointer.
+    box = row.locator("button.cancel").bounding_box()
+    assert box is not None
+    console.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    console.mouse.down()
+    pressed_over = change_elsewhere("12, rue des Jardins")
+    console.wait_for_timeout(1500)
+    console.mouse.up()
+
+    expect(row).to_have_count(0)
+    assert api.get(f"/api/v1/work-orders/{target}", other)["status"] == "cancelled"
+    # What was held back is drawn once the press is over.
+    for made in (typed_over, pressed_over):
+        expect(console.locator(f'#order-list li[data-work-order="{made}"]')).to_be_visible(
+            timeout=LIVE_S * 1000
+        )

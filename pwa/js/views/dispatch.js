@@ -123,6 +123,31 @@ function typing() {
   return Boolean(active && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName) &&
     active.closest("#order-list, #queue, #conflicts") && (active.value || "") !== "");
 }
+
+// The lists are never redrawn under a dispatcher's hands: not while a field being typed in has
+// the focus (a redraw would wipe a cancel reason), and not between pressing and releasing a
+// button (a redraw there replaces the button, so the click lands on nothing). A redraw that
+// was due meanwhile happens once the press ends or the focus leaves the field.
+let pressing = false;
+let deferred = false;
+function busy() {
+  return pressing || typing();
+}
+function resumeDeferred() {
+  // After the click handlers of this press have run, and after the focus has moved.
+  setTimeout(() => {
+    if (deferred && !busy()) {
+      deferred = false;
+      load();
+    }
+  }, 0);
+}
+document.addEventListener("pointerdown", () => { pressing = true; }, true);
+for (const name of ["pointerup", "pointercancel"]) {
+  document.addEventListener(name, () => { pressing = false; resumeDeferred(); }, true);
+}
+document.addEventListener("focusout", resumeDeferred, true);
+
 async function load() {
   if (!state) return;
   if (loading) {
@@ -138,10 +163,8 @@ async function load() {
       apiGet("/api/v1/sync/conflicts?status=open&limit=100", { token: state.token }),
     ]);
     if (!state) return;
-    if (typing()) {
-      // Never redraw under the fingers of a dispatcher typing (a cancel reason, a priority):
-      // the lists are redrawn once the focus leaves the field.
-      document.addEventListener("focusout", () => load(), { once: true });
+    if (busy()) {
+      deferred = true;
       return;
     }
     state.crews = crews.body?.items ?? crews.body ?? [];
