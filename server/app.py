@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = Database(settings)
         app.state.db = db
+        app.state.settings = settings  # for guards (server/ratelimit.py)
         live.install(db, channels_plugin, settings)  # live events leave after commit
         app.state.channels = channels_plugin
         app.state.vapid = load_vapid_keys(settings)

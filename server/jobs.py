@@ -23,6 +23,7 @@ from server.notify.models import FINAL_STATES, DispatcherNotice, PushMessage, Pu
 from server.notify.webpush import VapidKeys
 from server.photos import jobs as photo_jobs
 from server.photos.service import make_photo_store
+from server.ratelimit import RateLimitWindow
 from server.requests.models import ServiceRequest
 from server.settings import Settings
 from server.workorders.models import WorkOrder
@@ -149,13 +150,15 @@ class PruneReport:
     push_messages: int = 0
     subscriptions: int = 0
     notices: int = 0
+    rate_windows: int = 0
 
 
 async def prune_expired_data(
     db: Database, settings: Settings, *, now: datetime | None = None
 ) -> PruneReport:
     """Delete what has no further use: expired dispatcher sessions, finished outbox rows and
-    dispatcher notices older than the retention, subscriptions of requests closed that long."""
+    dispatcher notices older than the retention, subscriptions of requests closed that long,
+    rate-limit windows that have ended."""
     now = now or utcnow()
     cutoff = now - timedelta(days=settings.push_retention_days)
     report = PruneReport()
@@ -192,4 +195,8 @@ async def prune_expired_data(
             delete(DispatcherNotice).where(DispatcherNotice.created_at < cutoff)  # type: ignore[arg-type]
         )
         report.notices = result.rowcount  # type: ignore[attr-defined]
+        result = await tx.execute(
+            delete(RateLimitWindow).where(RateLimitWindow.window_end < now)  # type: ignore[arg-type]
+        )
+        report.rate_windows = result.rowcount  # type: ignore[attr-defined]
     return report

@@ -17,6 +17,7 @@ from server.photos.models import (
     WorkOrderEvidence,
     WorkOrderPhoto,
 )
+from server.ratelimit import RateLimitWindow
 from server.requests.models import ServiceRequest, ServiceType
 from server.syncapi.models import (
     CrewExit,
@@ -46,6 +47,7 @@ __all__ = [
     "PhotoUpload",
     "PushMessage",
     "PushSubscription",
+    "RateLimitWindow",
     "ServiceRequest",
     "ServiceType",
     "SyncClient",

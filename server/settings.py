@@ -32,6 +32,20 @@ def _env_float(name: str, default: float) -> float:
         raise ValueError(f"TOURNEE_{name} must be a number, got {raw!r}") from exc
 
 
+def _env_rate(name: str, default: str) -> tuple[int, int] | None:
+    """``"30/3600"`` (30 hits per 3,600 s) or ``"off"``."""
+    raw = _env(name, default).strip().lower()
+    if raw in {"off", "0", ""}:
+        return None
+    try:
+        hits, seconds = (int(part) for part in raw.split("/", 1))
+    except ValueError as exc:
+        raise ValueError(f"TOURNEE_{name} must look like 30/3600 or off, got {raw!r}") from exc
+    if hits < 1 or seconds < 1:
+        raise ValueError(f"TOURNEE_{name} must be positive, got {raw!r}")
+    return hits, seconds
+
+
 def _env_bool(name: str, default: bool) -> bool:
     raw = _env(name, "1" if default else "0").strip().lower()
     return raw in {"1", "true", "yes", "on"}
@@ -87,6 +101,10 @@ class Settings:
     sync_min_schema: int = 1
     sync_sse_heartbeat_seconds: float = 20.0
     sync_sse_max_seconds: float = 300.0
+    # rate limits shared by every process (server/ratelimit.py): (hits, seconds) per client
+    # address, or None when off
+    rate_limit_public: tuple[int, int] | None = (30, 3600)
+    rate_limit_login: tuple[int, int] | None = (30, 900)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -195,4 +213,6 @@ def get_settings() -> Settings:
         sync_min_schema=_env_int("SYNC_MIN_SCHEMA", 1),
         sync_sse_heartbeat_seconds=_env_float("SYNC_SSE_HEARTBEAT_SECONDS", 20.0),
         sync_sse_max_seconds=_env_float("SYNC_SSE_MAX_SECONDS", 300.0),
+        rate_limit_public=_env_rate("RATE_LIMIT_PUBLIC", "30/3600"),
+        rate_limit_login=_env_rate("RATE_LIMIT_LOGIN", "30/900"),
     )

@@ -40,6 +40,10 @@ os.environ["TOURNEE_VAR_DIR"] = str(_RUN_DIR / "var")
 os.environ["TOURNEE_DATABASE_URL"] = _database_url()
 os.environ["TOURNEE_SECRET_KEY"] = "test-secret"
 os.environ["TOURNEE_SCHEDULER"] = "0"
+# Tests sign in and submit far more often than a person; tests/integration/test_rate_limits.py
+# turns the limits on for itself.
+os.environ["TOURNEE_RATE_LIMIT_LOGIN"] = "off"
+os.environ["TOURNEE_RATE_LIMIT_PUBLIC"] = "off"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -2,16 +2,16 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 10:16:42.015280
+Create Date: 2026-11-29 12:15:14.047582
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 import sqlmodel
+from alembic import op
 
 import server.dbtypes
-from alembic import op
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -27,6 +27,18 @@ def upgrade() -> None:
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
         sa.PrimaryKeyConstraint("code"),
     )
+    op.create_table(
+        "rate_limit_window",
+        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("window_end", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("hits", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
+    with op.batch_alter_table("rate_limit_window", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_rate_limit_window_window_end"), ["window_end"], unique=False
+        )
+
     op.create_table(
         "service_type",
         sa.Column("name_fr", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
@@ -840,5 +852,9 @@ def downgrade() -> None:
     op.drop_table("crew")
     op.drop_table("sync_counter")
     op.drop_table("service_type")
+    with op.batch_alter_table("rate_limit_window", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_rate_limit_window_window_end"))
+
+    op.drop_table("rate_limit_window")
     op.drop_table("borough")
     # ### end Alembic commands ###

@@ -18,6 +18,7 @@ from server.accounts.models import (
 )
 from server.auth import Actor, admin_guard, any_user_guard, dispatcher_guard, public_guard
 from server.params import DbId
+from server.ratelimit import rate_limit_guard
 from server.settings import Settings
 
 
@@ -25,7 +26,12 @@ class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]
 
-    @post("/login", operation_id="login", status_code=200, guards=[public_guard])
+    @post(
+        "/login",
+        operation_id="login",
+        status_code=200,
+        guards=[public_guard, rate_limit_guard("login", "rate_limit_login")],
+    )
     async def login(
         self, tx: AsyncSession, settings: Settings, data: LoginRequest
     ) -> LoginResponse:

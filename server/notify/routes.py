@@ -16,6 +16,7 @@ from server.auth import public_guard
 from server.i18n import negotiate
 from server.notify import service
 from server.notify.models import SubscribeBody, SubscriptionPublic, VapidPublicKey
+from server.ratelimit import rate_limit_guard
 from server.settings import Settings
 
 TrackingToken = Annotated[str, Parameter(min_length=1, max_length=64)]
@@ -37,7 +38,12 @@ class PushSubscriptionController(Controller):
     tags = ["citizens"]
     guards = [public_guard]
 
-    @post("/", operation_id="subscribeToRequest", status_code=201)
+    @post(
+        "/",
+        operation_id="subscribeToRequest",
+        status_code=201,
+        guards=[rate_limit_guard("public", "rate_limit_public")],
+    )
     async def subscribe(
         self,
         tx: AsyncSession,

@@ -14,6 +14,7 @@ from server.auth import Actor, admin_guard, dispatcher_guard, public_guard
 from server.errors import Conflict, NotFound
 from server.params import DbId
 from server.photos.models import PhotoUrls
+from server.ratelimit import rate_limit_guard
 from server.requests import service
 from server.requests.models import (
     ServiceRequest,
@@ -147,7 +148,11 @@ class CitizenController(Controller):
     tags = ["citizens"]
     guards = [public_guard]
 
-    @post("/", operation_id="submitCitizenRequest")
+    @post(
+        "/",
+        operation_id="submitCitizenRequest",
+        guards=[rate_limit_guard("public", "rate_limit_public")],
+    )
     async def submit(
         self, tx: AsyncSession, settings: Settings, data: ServiceRequestCreate
     ) -> CitizenRequestCreated:
