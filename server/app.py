@@ -30,7 +30,11 @@ from server.crews.routes import BoroughController, CrewController
 from server.db import Database, provide_tx
 from server.errors import EXCEPTION_HANDLERS
 from server.live_routes import LiveController
-from server.notify.routes import PushKeyController, PushSubscriptionController
+from server.notify.routes import (
+    NoticeController,
+    PushKeyController,
+    PushSubscriptionController,
+)
 from server.notify.service import load_vapid_keys
 from server.open311.routes import (
     Open311AttributeController,
@@ -81,6 +85,7 @@ ROUTE_HANDLERS: list[Any] = [
     LiveController,
     PushKeyController,
     PushSubscriptionController,
+    NoticeController,
     PhotoController,
     WorkOrderPhotoController,
     PublicPhotoController,

@@ -506,6 +506,7 @@ ENTITY_NAMES: dict[str, dict[str, str]] = {
     "open311_api_key": {"fr": "Clé d'API Open311", "en": "Open311 API key"},
     "photo": {"fr": "Photo d'intervention", "en": "Evidence photo"},
     "photo_upload": {"fr": "Envoi de photo", "en": "Photo upload"},
+    "notice": {"fr": "Avis au répartiteur", "en": "Dispatcher notice"},
 }
 
 

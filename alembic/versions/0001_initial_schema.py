@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 12:15:14.047582
+Create Date: 2026-11-29 12:18:28.500417
 """
 
 from collections.abc import Sequence
@@ -228,6 +228,12 @@ def upgrade() -> None:
         sa.Column("data", server.dbtypes.JSONDict(), nullable=False),
         sa.Column("created_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
         sa.Column("published_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("acknowledged_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("acknowledged_by", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["acknowledged_by"],
+            ["user_account.id"],
+        ),
         sa.ForeignKeyConstraint(
             ["work_order_id"],
             ["work_order.id"],

@@ -93,6 +93,9 @@ class DispatcherNotice(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # a dispatcher saw it ("Vu"): it leaves every console's list of open notices
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acknowledged_by: int | None = Field(default=None, foreign_key="user_account.id")
 
 
 # --- API types -------------------------------------------------------------------------------
@@ -123,3 +126,17 @@ class SubscriptionPublic(SQLModel):
 
 class VapidPublicKey(SQLModel):
     public_key: str  # base64url, the applicationServerKey for pushManager.subscribe()
+
+
+class NoticePublic(SQLModel):
+    id: int
+    kind: str
+    work_order_id: int | None
+    data: dict[str, Any]
+    created_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: int | None
+
+
+class NoticePage(SQLModel):
+    items: list[NoticePublic]

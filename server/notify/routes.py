@@ -12,10 +12,18 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.auth import public_guard
+from server.auth import Actor, dispatcher_guard, public_guard
+from server.dbtypes import MAX_ID
 from server.i18n import negotiate
-from server.notify import service
-from server.notify.models import SubscribeBody, SubscriptionPublic, VapidPublicKey
+from server.notify import notices, service
+from server.notify.models import (
+    NoticePage,
+    NoticePublic,
+    SubscribeBody,
+    SubscriptionPublic,
+    VapidPublicKey,
+)
+from server.params import DbId
 from server.ratelimit import rate_limit_guard
 from server.settings import Settings
 
@@ -65,3 +73,30 @@ class PushSubscriptionController(Controller):
     ) -> None:
         """Stop notifying the browser whose push endpoint is `endpoint` (idempotent)."""
         await service.unsubscribe(tx, tracking_token, endpoint)
+
+
+class NoticeController(Controller):
+    """Notices for the dispatch desk (SLA escalations), newest first."""
+
+    path = "/api/v1/notices"
+    tags = ["dispatch"]
+    guards = [dispatcher_guard]
+
+    @get("/", operation_id="listNotices")
+    async def list_notices(
+        self,
+        tx: AsyncSession,
+        open_only: Annotated[bool, Parameter(query="open", default=True)] = True,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        before_id: Annotated[int | None, Parameter(ge=1, le=MAX_ID)] = None,
+    ) -> NoticePage:
+        """`open=true` (default): the notices no dispatcher has acknowledged yet."""
+        items = await notices.list_notices(
+            tx, open_only=open_only, limit=limit, before_id=before_id
+        )
+        return NoticePage(items=items)
+
+    @post("/{notice_id:int}/acknowledge", operation_id="acknowledgeNotice", status_code=200)
+    async def acknowledge(self, tx: AsyncSession, actor: Actor, notice_id: DbId) -> NoticePublic:
+        """Take the notice off every console (idempotent)."""
+        return await notices.acknowledge(tx, notice_id, actor)

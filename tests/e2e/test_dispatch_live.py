@@ -104,6 +104,7 @@ def test_live_redraw_never_eats_a_press_or_a_typed_reason(browsers: Browsers, ap
     expect(row.locator(".cancel-reason")).to_have_value("Doublon signalé par le 311")
 
     # While the button is held down: still no redraw under the pointer.
+    row.locator("button.cancel").scroll_into_view_if_needed()
     box = row.locator("button.cancel").bounding_box()
     assert box is not None
     console.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -119,3 +120,51 @@ def test_live_redraw_never_eats_a_press_or_a_typed_reason(browsers: Browsers, ap
         expect(console.locator(f'#order-list li[data-work-order="{made}"]')).to_be_visible(
             timeout=LIVE_S * 1000
         )
+
+
+def test_overdue_notice_shown_and_acknowledged(browsers: Browsers, api: Api) -> None:
+    """The SLA job's notice reaches the console; "Vu" takes it off (for every dispatcher)."""
+    import asyncio
+    import threading
+    from datetime import datetime, timedelta
+
+    from server.db import Database
+    from server.jobs import escalate_overdue_work_orders
+    from server.settings import get_settings
+
+    dispatcher = api.login("repartiteur1", "repartition-demo")
+    order = api.assigned_work_order(dispatcher, SNOW_1)
+    due_at = datetime.fromisoformat(order["due_at"])
+
+    desk = browsers.context("dispatch-notice", viewport={"width": 1280, "height": 900})
+    console = desk.new_page()
+    console.goto("/#/repartition")
+    console.fill("#dispatch-username", "repartiteur1")
+    console.fill("#dispatch-password", "repartition-demo")
+    console.click("#dispatch-signin button[type=submit]")
+    expect(console.locator("#notices h2")).to_be_visible()
+
+    async def escalate() -> list[int]:
+        settings = get_settings()
+        db = Database(settings)
+        try:
+            return await escalate_overdue_work_orders(
+                db, settings, now=due_at + timedelta(minutes=30)
+            )
+        finally:
+            await db.dispose()
+
+    escalated: list[int] = []
+    worker = threading.Thread(target=lambda: escalated.extend(asyncio.run(escalate())))
+    worker.start()
+    worker.join()
+    assert order["id"] in escalated
+
+    console.click("#dispatch-refresh")  # (live delivery is the scheduler's: tested in integration)
+    notice = console.locator(
+        f'#notice-list li[data-kind="sla_overdue"][data-work-order="{order["id"]}"]'
+    )
+    expect(notice).to_contain_text("30 min")
+    notice.locator("button.acknowledge").click()
+    expect(notice).to_have_count(0)
+    assert api.get("/api/v1/notices", dispatcher)["items"] == []

@@ -60,6 +60,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/sync/v1/pull"): {C},
     ("GET", "/sync/v1/events"): {C},
     ("GET", "/api/v1/live/events"): {A, D},
+    ("GET", "/api/v1/notices"): {A, D},
+    ("POST", "/api/v1/notices/{notice_id:int}/acknowledge"): {A, D},
     ("GET", "/api/v1/sync/conflicts"): {A, D},
     ("GET", "/api/v1/sync/conflicts/{conflict_id:int}"): {A, D},
     ("POST", "/api/v1/sync/conflicts/{conflict_id:int}/resolve"): {A, D},

@@ -41,6 +41,7 @@ export async function renderDispatch(root) {
       h("button", { id: "dispatch-refresh", i18n: "action_refresh", onclick: () => load() }),
       h("button", { id: "dispatch-signout", i18n: "action_sign_out", onclick: () => { localStorage.removeItem(TOKEN); renderDispatch(root); } })),
     h("div", { id: "dispatch-message", role: "status" }),
+    h("section", { class: "card stack", id: "notices", "aria-live": "polite" }),
     h("section", { class: "card stack", id: "conflicts" }),
     h("section", { class: "card stack", id: "queue" }),
     h("section", { class: "card stack", id: "orders" }),
@@ -58,7 +59,9 @@ function connectLive() {
   source.onopen = () => setLive("live_connected");
   source.onmessage = () => load();
   // "hello" on every (re)connect (what was missed meanwhile), then one event per committed change.
-  for (const name of ["hello", "work_order_changed", "request_created"]) source.addEventListener(name, () => load());
+  for (const name of ["hello", "work_order_changed", "request_created", "sla_escalated", "notice_acknowledged"]) {
+    source.addEventListener(name, () => load());
+  }
   source.onerror = () => {
     setLive("live_polling");
     if (source.readyState === EventSource.CLOSED) state && (state.events = null);
@@ -156,11 +159,12 @@ async function load() {
     return loading;
   }
   loading = (async () => {
-    const [crews, requests, orders, conflicts] = await Promise.all([
+    const [crews, requests, orders, conflicts, notices] = await Promise.all([
       apiGet("/api/v1/crews/", { token: state.token }),
       apiGet("/api/v1/requests/?status=received&unassigned=true&limit=100", { token: state.token }),
       apiGet(`/api/v1/work-orders/?status=${OPEN}&limit=200`, { token: state.token }),
       apiGet("/api/v1/sync/conflicts?status=open&limit=100", { token: state.token }),
+      apiGet("/api/v1/notices?open=true&limit=50", { token: state.token }),
     ]);
     if (!state) return;
     if (busy()) {
@@ -168,6 +172,7 @@ async function load() {
       return;
     }
     state.crews = crews.body?.items ?? crews.body ?? [];
+    renderNotices(notices.body?.items ?? []);
     renderConflicts(conflicts);
     renderQueue(requests.body?.items ?? []);
     renderOrders(orders.body?.items ?? []);
@@ -186,6 +191,23 @@ async function load() {
 function crewSelect(id, current) {
   return h("select", { id, "i18n-aria-label": "field_crew" }, h("option", { value: "", i18n: "choose_crew" }),
     (state.crews || []).map((c) => h("option", { value: c.id, selected: c.id === current, text: c.name || c.code })));
+}
+
+function renderNotices(items) {
+  // SLA escalations from the scheduler (GET /api/v1/notices): "Seen" takes one off every console.
+  const section = clear(document.getElementById("notices"));
+  section.append(h("h2", { i18n: "notices_title", args: { count: items.length } }));
+  if (!items.length) return section.append(h("p", { i18n: "notices_none" }));
+  section.append(h("ul", { id: "notice-list" }, items.map((n) => h("li", { class: "notice", "data-notice": n.id, "data-kind": n.kind, "data-work-order": n.work_order_id ?? "" },
+    h("strong", {
+      i18n: n.kind === "sla_overdue" ? "notice_sla_overdue" : "notice_other",
+      args: { id: n.work_order_id, minutes: n.data?.overdue_minutes ?? "?" },
+    }), " ",
+    h("small", { text: formatTime(n.created_at, getLang()) }), " ",
+    h("button", { class: "acknowledge", i18n: "action_acknowledge", onclick: async () => {
+      await call("POST", `/api/v1/notices/${n.id}/acknowledge`);
+      load();
+    } })))));
 }
 
 function renderConflicts(answer) {
