@@ -155,3 +155,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if len(chosen) != len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in chosen])
         items[:] = chosen
+
+
+def open_console(browsers: Browsers, name: str, *, init_script: str | None = None) -> Any:
+    """A dispatcher's console (1280×900) signed in as repartiteur1."""
+    desk = browsers.context(name, viewport={"width": 1280, "height": 900})
+    if init_script:
+        desk.add_init_script(init_script)
+    console = desk.new_page()
+    sign_in_console(console)
+    return console
+
+
+def sign_in_console(page: Any, username: str = "repartiteur1") -> None:
+    page.goto("/#/repartition")
+    page.fill("#dispatch-username", username)
+    page.fill("#dispatch-password", "repartition-demo")
+    page.click("#dispatch-signin button[type=submit]")

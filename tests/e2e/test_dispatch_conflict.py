@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import Api, Browsers
+from tests.e2e.conftest import Api, Browsers, open_console
 from tests.e2e.test_crew_offline import SNOW_1, sign_in_crew, wait_controlled
 
 
@@ -24,12 +24,7 @@ def test_cancel_while_crew_offline_shows_conflict(browsers: Browsers, api: Api) 
     phone.click("#act-complete")
     expect(phone.locator("#pending-count")).to_have_attribute("data-count", "1")
 
-    desk = browsers.context("dispatch", viewport={"width": 1280, "height": 900})
-    console = desk.new_page()
-    console.goto("/#/repartition")
-    console.fill("#dispatch-username", "repartiteur1")
-    console.fill("#dispatch-password", "repartition-demo")
-    console.click("#dispatch-signin button[type=submit]")
+    console = open_console(browsers, "dispatch")
     row = console.locator(f'#order-list li[data-work-order="{wid}"]')
     row.locator(".cancel-reason").fill("Doublon signalé par le 311")
     row.locator("button.cancel").click()

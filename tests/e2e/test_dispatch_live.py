@@ -7,7 +7,7 @@ import time
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import CITY, Api, Browsers
+from tests.e2e.conftest import CITY, Api, Browsers, open_console
 from tests.e2e.test_crew_offline import SNOW_1
 
 # The console's fallback poll is a 15 s setInterval: drop it, so what arrives came by the stream.
@@ -19,13 +19,7 @@ LIVE_S = 5
 
 
 def test_console_follows_changes_made_by_another_dispatcher(browsers: Browsers, api: Api) -> None:
-    desk = browsers.context("dispatch-live", viewport={"width": 1280, "height": 900})
-    desk.add_init_script(NO_POLL)
-    console = desk.new_page()
-    console.goto("/#/repartition")
-    console.fill("#dispatch-username", "repartiteur1")
-    console.fill("#dispatch-password", "repartition-demo")
-    console.click("#dispatch-signin button[type=submit]")
+    console = open_console(browsers, "dispatch-live", init_script=NO_POLL)
     expect(console.locator("#live-state")).to_have_attribute("data-i18n", "live_connected")
     expect(console.locator("#orders h2")).to_be_visible()
 
@@ -74,13 +68,7 @@ def test_live_redraw_never_eats_a_press_or_a_typed_reason(browsers: Browsers, ap
     click would land on nothing and the cancellation would silently not happen)."""
     other = api.login("repartiteur2", "repartition-demo")
     target = api.assigned_work_order(other, SNOW_1)["id"]
-    desk = browsers.context("dispatch-press", viewport={"width": 1280, "height": 900})
-    desk.add_init_script(NO_POLL)
-    console = desk.new_page()
-    console.goto("/#/repartition")
-    console.fill("#dispatch-username", "repartiteur1")
-    console.fill("#dispatch-password", "repartition-demo")
-    console.click("#dispatch-signin button[type=submit]")
+    console = open_console(browsers, "dispatch-press", init_script=NO_POLL)
     expect(console.locator("#live-state")).to_have_attribute("data-i18n", "live_connected")
     row = console.locator(f'#order-list li[data-work-order="{target}"]')
     row.locator(".cancel-reason").fill("Doublon signalé par le 311")
@@ -136,12 +124,7 @@ def test_overdue_notice_shown_and_acknowledged(browsers: Browsers, api: Api) -> 
     order = api.assigned_work_order(dispatcher, SNOW_1)
     due_at = datetime.fromisoformat(order["due_at"])
 
-    desk = browsers.context("dispatch-notice", viewport={"width": 1280, "height": 900})
-    console = desk.new_page()
-    console.goto("/#/repartition")
-    console.fill("#dispatch-username", "repartiteur1")
-    console.fill("#dispatch-password", "repartition-demo")
-    console.click("#dispatch-signin button[type=submit]")
+    console = open_console(browsers, "dispatch-notice")
     expect(console.locator("#notices h2")).to_be_visible()
 
     async def escalate() -> list[int]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import Api, Browsers
+from tests.e2e.conftest import Api, Browsers, sign_in_console
 from tests.e2e.test_crew_offline import SNOW_1, sign_in_crew
 
 # Runs in the page: a list of problems (empty when the screen is clean).
@@ -50,10 +50,7 @@ def test_french_by_default_english_one_tap_away(browsers: Browsers, api: Api) ->
     page.click("#lang-switch")
     screens_are_clean(page, "fr", crew)
     # A dispatcher console with data in it, in both languages.
-    page.goto("/#/repartition")
-    page.fill("#dispatch-username", "repartiteur1")
-    page.fill("#dispatch-password", "repartition-demo")
-    page.click("#dispatch-signin button[type=submit]")
+    sign_in_console(page)
     desk = [("/#/repartition", f'#order-list li[data-work-order="{wid}"]')]
     screens_are_clean(page, "fr", desk)
     page.click("#lang-switch")
