@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import ExifTags, Image
-from PIL.TiffImagePlugin import IFDRational
+from PIL import Image
 from sqlalchemy import select, update
 
 from server import events
@@ -33,6 +32,7 @@ from server.photos.store import original_key, upload_key
 from server.settings import Settings, get_settings
 from server.workorders.models import WorkOrder
 from tests.support.data import login
+from tests.support.images import encode, exif_block, photo
 
 SITE = (46.8139, -71.2080)  # rue Saint-Jean, Québec
 NEAR = (46.81395, -71.20805)  # ~7 m away
@@ -43,54 +43,12 @@ UPLOADS = "/api/v1/photos/uploads"
 # --------------------------------------------------------------------------- images
 
 
-def _photo(size: tuple[int, int] = (400, 300)) -> Image.Image:
-    """Gradient + noise, with a red marker in the top-left corner of the stored pixels."""
-    width, height = size
-    gradient = Image.linear_gradient("L").resize(size)
-    noise = Image.effect_noise(size, 40)
-    img = Image.merge("RGB", (gradient, noise, gradient.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
-    img.paste((255, 0, 0), (0, 0, max(1, width // 8), max(1, height // 8)))
-    return img
-
-
-def _dms(value: float) -> tuple[IFDRational, IFDRational, IFDRational]:
-    value = abs(value)
-    degrees = int(value)
-    minutes = int((value - degrees) * 60)
-    seconds = round((value - degrees - minutes / 60) * 3600 * 1000)
-    return IFDRational(degrees), IFDRational(minutes), IFDRational(seconds, 1000)
-
-
-def _exif(
-    orientation: int | None = None,
-    gps: tuple[float, float] | None = None,
-    taken: str | None = None,
-) -> Image.Exif:
-    exif = Image.Exif()
-    if orientation is not None:
-        exif[ExifTags.Base.Orientation] = orientation
-    if gps is not None:
-        ifd = exif.get_ifd(ExifTags.IFD.GPSInfo)
-        ifd[ExifTags.GPS.GPSLatitudeRef] = "N" if gps[0] >= 0 else "S"
-        ifd[ExifTags.GPS.GPSLatitude] = _dms(gps[0])
-        ifd[ExifTags.GPS.GPSLongitudeRef] = "E" if gps[1] >= 0 else "W"
-        ifd[ExifTags.GPS.GPSLongitude] = _dms(gps[1])
-    if taken is not None:
-        exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = taken
-        exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.OffsetTimeOriginal] = "-05:00"
-    return exif
-
-
-def _encode(img: Image.Image, fmt: str = "JPEG", **params: Any) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **params)
-    return buf.getvalue()
-
-
 def _jpeg(seed: int = 0, **exif: Any) -> bytes:
-    img = _photo()
+    img = photo()
     img.putpixel((399, 299), (seed % 256, seed // 256 % 256, 7))  # distinct bytes per seed
-    return _encode(img, "JPEG", quality=90, exif=_exif(**exif) if exif else b"")
+    if "taken" in exif:
+        exif.setdefault("offset", "-05:00")
+    return encode(img, "JPEG", quality=90, exif=exif_block(**exif) if exif else b"")
 
 
 def _png_chunk(tag: bytes, data: bytes) -> bytes:
@@ -109,7 +67,7 @@ def _png_huge(width: int, height: int) -> bytes:
 
 
 def _jpeg_with_dims(width: int, height: int) -> bytes:
-    data = bytearray(_encode(_photo((64, 48)), "JPEG"))
+    data = bytearray(encode(photo((64, 48)), "JPEG"))
     i = 2
     while i + 4 <= len(data):
         marker, length = data[i + 1], int.from_bytes(data[i + 2 : i + 4], "big")
@@ -358,7 +316,7 @@ async def test_size_limit_is_413(client: Any, crew: dict[str, str]) -> None:
 
 REJECTED = [
     ("garbage", lambda: b"\x00\x01garbage" * 100, 415, "photo_unsupported_type"),
-    ("gif_named_jpeg", lambda: _encode(_photo(), "GIF"), 415, "photo_unsupported_type"),
+    ("gif_named_jpeg", lambda: encode(photo(), "GIF"), 415, "photo_unsupported_type"),
     ("pdf", lambda: b"%PDF-1.4\n" + b"0" * 200, 415, "photo_unsupported_type"),
     ("truncated_jpeg", lambda: _jpeg(seed=9)[:3000], 422, "photo_truncated"),
     ("bomb_png", lambda: _png_huge(40_000, 40_000), 422, "photo_decompression_bomb"),
@@ -530,7 +488,7 @@ async def test_tampered_original_is_detected(
     not __import__("pillow_heif").libheif_info().get("HEIF"), reason="no HEVC encoder"
 )
 async def test_heic_round_trip(client: Any, crew: dict[str, str]) -> None:
-    data = _encode(_photo((320, 240)), "HEIF", quality=80)
+    data = encode(photo((320, 240)), "HEIF", quality=80)
     sha = _sha(data)
     done = await upload(client, crew, data)
     assert done.status_code == 200 and done.json()["complete"] is True, done.text
@@ -567,8 +525,8 @@ async def test_ingest_photo_bytes_for_open311(client: Any) -> None:
         assert sha == _sha(data)
         async with db.transaction() as tx:
             assert await service.ingest_photo_bytes(tx, store, data, settings) == sha  # idempotent
-            photo = await tx.get(Photo, sha)
-            assert photo is not None and photo.exif_lat is not None
+            stored = await tx.get(Photo, sha)
+            assert stored is not None and stored.exif_lat is not None
         assert await store.has(sha)
         for bad, status in ((b"", 422), (b"nope" * 10, 415), (data, 413)):
             limit = replace(settings, photo_max_bytes=100) if bad is data else settings

@@ -38,6 +38,7 @@ from server.photos.imaging import (
     make_derivatives,
     sniff,
 )
+from tests.support.images import exif_block, photo
 
 HEIF_ENCODER = bool(pillow_heif.libheif_info().get("HEIF"))
 needs_heif = pytest.mark.skipif(not HEIF_ENCODER, reason="libheif built without a HEVC encoder")
@@ -49,47 +50,6 @@ PARIS = (48.858222, 2.2945)  # Eiffel tower
 # --------------------------------------------------------------------------- builders
 
 
-def _photo(size: tuple[int, int] = (400, 300)) -> Image.Image:
-    """Gradient + noise, with a red marker in the top-left corner of the stored pixels."""
-    width, height = size
-    gradient = Image.linear_gradient("L").resize(size)
-    noise = Image.effect_noise(size, 40)
-    img = Image.merge("RGB", (gradient, noise, gradient.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
-    img.paste((255, 0, 0), (0, 0, max(1, width // 8), max(1, height // 8)))
-    return img
-
-
-def _dms(value: float) -> tuple[IFDRational, IFDRational, IFDRational]:
-    value = abs(value)
-    degrees = int(value)
-    minutes = int((value - degrees) * 60)
-    seconds = round((value - degrees - minutes / 60) * 3600 * 1000)
-    return IFDRational(degrees), IFDRational(minutes), IFDRational(seconds, 1000)
-
-
-def _exif(
-    orientation: int | None = None,
-    gps: tuple[float, float] | None = None,
-    taken: str | None = None,
-    offset: str | None = None,
-) -> Image.Exif:
-    exif = Image.Exif()
-    if orientation is not None:
-        exif[ExifTags.Base.Orientation] = orientation
-    if gps is not None:
-        ifd = exif.get_ifd(ExifTags.IFD.GPSInfo)
-        ifd[ExifTags.GPS.GPSLatitudeRef] = "N" if gps[0] >= 0 else "S"
-        ifd[ExifTags.GPS.GPSLatitude] = _dms(gps[0])
-        ifd[ExifTags.GPS.GPSLongitudeRef] = "E" if gps[1] >= 0 else "W"
-        ifd[ExifTags.GPS.GPSLongitude] = _dms(gps[1])
-    if taken is not None:
-        sub = exif.get_ifd(ExifTags.IFD.Exif)
-        sub[ExifTags.Base.DateTimeOriginal] = taken
-        if offset is not None:
-            sub[ExifTags.Base.OffsetTimeOriginal] = offset
-    return exif
-
-
 def _save(img: Image.Image, path: Path, fmt: str, **params: object) -> Path:
     img.save(path, format=fmt, **params)
     return path
@@ -97,7 +57,7 @@ def _save(img: Image.Image, path: Path, fmt: str, **params: object) -> Path:
 
 def _jpeg_bytes(img: Image.Image | None = None, **params: object) -> bytes:
     buf = io.BytesIO()
-    (img or _photo()).save(buf, format="JPEG", quality=90, **params)
+    (img or photo()).save(buf, format="JPEG", quality=90, **params)
     return buf.getvalue()
 
 
@@ -138,7 +98,7 @@ def _jpeg_segments(data: bytes) -> list[tuple[int, int, int]]:
 
 
 def _jpeg_with_dims(width: int, height: int) -> bytes:
-    data = bytearray(_jpeg_bytes(_photo((64, 48))))
+    data = bytearray(_jpeg_bytes(photo((64, 48))))
     for marker, offset, _ in _jpeg_segments(bytes(data)):
         if marker in (0xC0, 0xC1, 0xC2):
             data[offset + 5 : offset + 9] = struct.pack(">HH", height, width)
@@ -147,7 +107,7 @@ def _jpeg_with_dims(width: int, height: int) -> bytes:
 
 
 def _jpeg_header_then_garbage() -> bytes:
-    data = _jpeg_bytes(_photo((256, 192)))
+    data = _jpeg_bytes(photo((256, 192)))
     marker, offset, length = _jpeg_segments(data)[-1]
     assert marker == 0xDA
     garbage = random.Random(99).randbytes(20_000).replace(b"\xff", b"\x00")
@@ -226,7 +186,7 @@ def test_sniff(prefix: bytes, expected: str | None) -> None:
 
 
 def test_sniff_real_encoders() -> None:
-    img = _photo((32, 24))
+    img = photo((32, 24))
     for fmt, mime in (("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")):
         buf = io.BytesIO()
         img.save(buf, format=fmt)
@@ -239,8 +199,8 @@ def test_sniff_real_encoders() -> None:
 
 
 def test_jpeg_gps_portrait_metadata(tmp_path: Path) -> None:
-    exif = _exif(orientation=6, gps=PARIS, taken="2024:05:06 07:08:09", offset="+02:00")
-    path = _save(_photo(), tmp_path / "p.jpg", "JPEG", exif=exif)
+    exif = exif_block(orientation=6, gps=PARIS, taken="2024:05:06 07:08:09", offset="+02:00")
+    path = _save(photo(), tmp_path / "p.jpg", "JPEG", exif=exif)
 
     info = inspect(path, max_pixels=MAX)
 
@@ -269,9 +229,9 @@ def test_jpeg_gps_portrait_metadata(tmp_path: Path) -> None:
 def test_derivatives_are_upright_and_stripped(
     tmp_path: Path, orientation: int, size: tuple[int, int], corner: str
 ) -> None:
-    exif = _exif(orientation=orientation, gps=PARIS, taken="2024:05:06 07:08:09")
+    exif = exif_block(orientation=orientation, gps=PARIS, taken="2024:05:06 07:08:09")
     path = _save(
-        _photo(),
+        photo(),
         tmp_path / "p.jpg",
         "JPEG",
         exif=exif,
@@ -302,7 +262,7 @@ def test_derivatives_are_upright_and_stripped(
 
 
 def test_derivative_sizes_and_draft(tmp_path: Path) -> None:
-    path = _save(_photo((2400, 1800)), tmp_path / "big.jpg", "JPEG", quality=90)
+    path = _save(photo((2400, 1800)), tmp_path / "big.jpg", "JPEG", quality=90)
     display, thumb = make_derivatives(path, display_px=1000, thumb_px=200, quality=70)
     assert _open(display).size == (1000, 750)
     assert _open(thumb).size == (200, 150)
@@ -337,7 +297,7 @@ def test_derivative_sizes_and_draft(tmp_path: Path) -> None:
 def test_other_formats_and_modes_accepted(
     tmp_path: Path, fmt: str, mode: str, params: dict[str, object]
 ) -> None:
-    img = _photo((200, 150))
+    img = photo((200, 150))
     if mode == "I;16":
         img = img.convert("L").point(lambda v: v * 256, "I").convert("I;16")
     elif mode == "RGBA":
@@ -357,9 +317,9 @@ def test_other_formats_and_modes_accepted(
 
 
 def test_webp_and_png_exif_read(tmp_path: Path) -> None:
-    exif = _exif(orientation=6, gps=(-33.8568, 151.2153), taken="2023:01:02 03:04:05")
+    exif = exif_block(orientation=6, gps=(-33.8568, 151.2153), taken="2023:01:02 03:04:05")
     for fmt in ("WEBP", "PNG"):
-        path = _save(_photo(), tmp_path / f"x.{fmt}", fmt, exif=exif)
+        path = _save(photo(), tmp_path / f"x.{fmt}", fmt, exif=exif)
         info = inspect(path, max_pixels=MAX)
         assert (info.width, info.height, info.orientation) == (300, 400, 6)
         assert info.gps == (pytest.approx(-33.8568, abs=1e-6), pytest.approx(151.2153, abs=1e-6))
@@ -373,12 +333,12 @@ def test_mpo_multi_picture_jpeg_uses_the_primary_image(tmp_path: Path) -> None:
     """Android "portrait"/3D photos are MPO: a JPEG followed by more JPEGs. Pillow opens them
     through the JPEG factory; only the first (primary) image makes the derivatives."""
     path = tmp_path / "p.jpg"
-    _photo((400, 300)).save(
+    photo((400, 300)).save(
         path,
         format="MPO",
         save_all=True,
         append_images=[Image.new("RGB", (200, 150), "green")],
-        exif=_exif(orientation=6, gps=PARIS),
+        exif=exif_block(orientation=6, gps=PARIS),
     )
     info = inspect(path, max_pixels=MAX)
     assert (info.mime, info.width, info.height, info.orientation) == ("image/jpeg", 300, 400, 6)
@@ -389,8 +349,8 @@ def test_mpo_multi_picture_jpeg_uses_the_primary_image(tmp_path: Path) -> None:
 
 @needs_heif
 def test_heic_round_trip(tmp_path: Path) -> None:
-    exif = _exif(gps=PARIS, taken="2024:05:06 07:08:09", offset="-05:00")
-    path = _to_file(tmp_path, "p.heic", _heic_bytes(_photo((400, 300)), exif=exif.tobytes()))
+    exif = exif_block(gps=PARIS, taken="2024:05:06 07:08:09", offset="-05:00")
+    path = _to_file(tmp_path, "p.heic", _heic_bytes(photo((400, 300)), exif=exif.tobytes()))
     info = inspect(path, max_pixels=MAX)
     assert (info.mime, info.format, info.width, info.height) == ("image/heic", "HEIF", 400, 300)
     assert info.gps == (pytest.approx(PARIS[0], abs=1e-6), pytest.approx(PARIS[1], abs=1e-6))
@@ -405,7 +365,7 @@ def test_heic_round_trip(tmp_path: Path) -> None:
 def test_heic_rotation_is_applied_once(tmp_path: Path) -> None:
     """EXIF orientation 6 in bytes → pillow-heif writes an `irot`; libheif applies it on decode
     and pillow-heif resets EXIF orientation to 1, so exif_transpose must not rotate again."""
-    data = _heic_bytes(_photo((400, 300)), exif=_exif(orientation=6).tobytes())
+    data = _heic_bytes(photo((400, 300)), exif=exif_block(orientation=6).tobytes())
     path = _to_file(tmp_path, "p.heic", data)
     info = inspect(path, max_pixels=MAX)
     assert (info.width, info.height, info.orientation) == (300, 400, 6)
@@ -420,25 +380,25 @@ def test_heic_rotation_is_applied_once(tmp_path: Path) -> None:
 
 
 def _gif(tmp: Path) -> Path:
-    return _save(_photo((20, 20)).convert("P"), tmp / "x.jpg", "GIF")
+    return _save(photo((20, 20)).convert("P"), tmp / "x.jpg", "GIF")
 
 
 def _pdf(tmp: Path) -> Path:
-    return _save(_photo((20, 20)), tmp / "x.jpg", "PDF")
+    return _save(photo((20, 20)), tmp / "x.jpg", "PDF")
 
 
 def _tiff(tmp: Path) -> Path:
-    return _save(_photo((20, 20)), tmp / "x.jpg", "TIFF")
+    return _save(photo((20, 20)), tmp / "x.jpg", "TIFF")
 
 
 def _bmp(tmp: Path) -> Path:
-    return _save(_photo((20, 20)), tmp / "x.png", "BMP")
+    return _save(photo((20, 20)), tmp / "x.png", "BMP")
 
 
 def _truncated(fmt: str, **params: object) -> Callable[[Path], Path]:
     def build(tmp: Path) -> Path:
         buf = io.BytesIO()
-        img = _photo((640, 480))
+        img = photo((640, 480))
         if fmt == "HEIF":
             data = _heic_bytes(img)
         else:
@@ -451,7 +411,7 @@ def _truncated(fmt: str, **params: object) -> Callable[[Path], Path]:
 
 def _png_bad_crc(tmp: Path) -> Path:
     buf = io.BytesIO()
-    _photo((64, 48)).save(buf, format="PNG")
+    photo((64, 48)).save(buf, format="PNG")
     data = bytearray(buf.getvalue())
     idat = data.index(b"IDAT")
     data[idat + 10] ^= 0xFF  # flip a byte of the compressed data: CRC no longer matches
@@ -495,7 +455,7 @@ REJECTIONS: list[tuple[str, Callable[[Path], Path], int, set[str], bool]] = [
     ("png_bad_crc", _png_bad_crc, MAX, {"corrupt"}, True),
     ("png_zero_width", _bytes("x.png", lambda: _png_1bit(0, 10, full_data=False)), MAX,
      {"corrupt"}, True),
-    ("low_max_pixels", lambda tmp: _save(_photo(), tmp / "x.jpg", "JPEG"), 10_000,
+    ("low_max_pixels", lambda tmp: _save(photo(), tmp / "x.jpg", "JPEG"), 10_000,
      {"too_many_pixels"}, True),
     ("png_30000x30000", _bytes("bomb.png", lambda: _png_1bit(30_000, 30_000)), MAX,
      {"decompression_bomb"}, True),
@@ -544,17 +504,17 @@ def test_rejections(
 
 def test_global_state_untouched(tmp_path: Path) -> None:
     limit, filters = Image.MAX_IMAGE_PIXELS, list(warnings.filters)
-    inspect(_save(_photo(), tmp_path / "ok.jpg", "JPEG"), max_pixels=MAX)
+    inspect(_save(photo(), tmp_path / "ok.jpg", "JPEG"), max_pixels=MAX)
     with pytest.raises(ImageRejected):
         inspect(_to_file(tmp_path, "b.png", _png_1bit(10_000, 10_000)), max_pixels=10**10)
     with pytest.raises(ImageRejected):
-        inspect(_save(_photo(), tmp_path / "x.jpg", "JPEG"), max_pixels=100)
+        inspect(_save(photo(), tmp_path / "x.jpg", "JPEG"), max_pixels=100)
     assert limit == Image.MAX_IMAGE_PIXELS
     assert warnings.filters == filters
 
 
 def test_concurrent_inspects_keep_their_own_caps(tmp_path: Path) -> None:
-    ok = _save(_photo(), tmp_path / "ok.jpg", "JPEG")
+    ok = _save(photo(), tmp_path / "ok.jpg", "JPEG")
     bomb = _to_file(tmp_path, "b.png", _png_1bit(10_000, 10_000))
 
     def run(job: tuple[Path, int]) -> str:
@@ -625,11 +585,11 @@ def test_header_then_garbage_never_crashes(tmp_path: Path, data: Callable[[], by
 
 @cache
 def _samples() -> list[bytes]:
-    img = _photo((48, 36))
+    img = photo((48, 36))
     out = [_jpeg_bytes(img), _jpeg_bytes(img, progressive=True)]
     for fmt in ("PNG", "WEBP"):
         buf = io.BytesIO()
-        img.save(buf, format=fmt, exif=_exif(orientation=6, gps=PARIS))
+        img.save(buf, format=fmt, exif=exif_block(orientation=6, gps=PARIS))
         out.append(buf.getvalue())
     if HEIF_ENCODER:
         out.append(_heic_bytes(img))
@@ -669,7 +629,7 @@ def test_fuzzed_files_only_ever_raise_image_rejected(
 def test_icc_profiles(tmp_path: Path) -> None:
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     for name, icc in (("good", srgb), ("broken", b"not an icc profile at all")):
-        path = _save(_photo(), tmp_path / f"{name}.jpg", "JPEG", icc_profile=icc)
+        path = _save(photo(), tmp_path / f"{name}.jpg", "JPEG", icc_profile=icc)
         display, _ = make_derivatives(path)
         assert _assert_stripped(display).size == (400, 300)
 
@@ -678,15 +638,15 @@ def test_icc_profiles(tmp_path: Path) -> None:
 
 
 def test_exif_gps_edge_cases() -> None:
-    assert exif_gps(_exif(gps=(-22.9519, -43.2105))) == (
+    assert exif_gps(exif_block(gps=(-22.9519, -43.2105))) == (
         pytest.approx(-22.9519, abs=1e-6),
         pytest.approx(-43.2105, abs=1e-6),
     )
     assert exif_gps(Image.Exif()) is None
-    assert exif_gps(_exif(gps=(0.0, 0.0))) is None  # "null island": no fix
+    assert exif_gps(exif_block(gps=(0.0, 0.0))) is None  # "null island": no fix
 
     def gps_exif(**tags: object) -> Image.Exif:
-        exif = _exif(gps=PARIS)
+        exif = exif_block(gps=PARIS)
         ifd = exif.get_ifd(ExifTags.IFD.GPSInfo)
         for name, value in tags.items():
             tag = getattr(ExifTags.GPS, name)
@@ -706,11 +666,11 @@ def test_exif_gps_edge_cases() -> None:
     assert exif_gps(gps_exif(GPSLatitudeRef=b"N\x00")) == exif_gps(gps_exif())
     assert exif_gps(gps_exif(GPSLongitude="garbage")) is None
     # through a real round trip: an image object is accepted too
-    assert exif_gps(_open(_jpeg_bytes(exif=_exif(gps=PARIS)))) is not None
+    assert exif_gps(_open(_jpeg_bytes(exif=exif_block(gps=PARIS)))) is not None
 
 
 def test_exif_gps_rejects_latitude_beyond_pole() -> None:
-    exif = _exif(gps=PARIS)
+    exif = exif_block(gps=PARIS)
     exif.get_ifd(ExifTags.IFD.GPSInfo)[ExifTags.GPS.GPSLatitude] = (
         IFDRational(95),
         IFDRational(0),
@@ -737,7 +697,7 @@ def test_exif_gps_rejects_latitude_beyond_pole() -> None:
 def test_exif_taken_at(
     taken: str, offset: str | None, subsec: str | None, expected: datetime | None
 ) -> None:
-    exif = _exif(taken=taken, offset=offset)
+    exif = exif_block(taken=taken, offset=offset)
     if subsec is not None:
         exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.SubsecTimeOriginal] = subsec
     assert exif_taken_at(exif) == expected
@@ -762,7 +722,7 @@ def test_image_rejected_shape() -> None:
 
 
 def test_invalid_arguments(tmp_path: Path) -> None:
-    path = _save(_photo(), tmp_path / "ok.jpg", "JPEG")
+    path = _save(photo(), tmp_path / "ok.jpg", "JPEG")
     with pytest.raises(ValueError):
         inspect(path, max_pixels=0)
     with pytest.raises(ValueError):
