@@ -51,6 +51,7 @@ from server.requests.routes import (
     ServiceTypeController,
 )
 from server.settings import Settings, get_settings
+from server.shutdown import on_stop_signal
 from server.syncapi.routes import SyncController, SyncDeskController
 from server.workorders.routes import CrewWorkController, WorkOrderController
 
@@ -113,9 +114,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
             scheduler = build_scheduler(db, settings, app.state.vapid)
             scheduler.start()
+
+        def begin_shutdown() -> None:  # SIGTERM/SIGINT: before uvicorn drains the requests
+            live.close_streams(channels_plugin)
+            if scheduler is not None:
+                scheduler.stopping.set()  # no new push claims
+
+        uninstall = on_stop_signal(begin_shutdown)
         try:
             yield
         finally:
+            uninstall()
+            live.close_streams(channels_plugin)
             if scheduler is not None:
                 await scheduler.stop()
             await db.dispose()

@@ -1,4 +1,4 @@
-"""The ``tournee`` command: run, migrate, demo, create-user, scheduler, vapid."""
+"""The ``tournee`` command: run, migrate, demo, create-user, scheduler, vapid, cluster."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def _run(args: argparse.Namespace) -> int:
         workers=args.workers,
         proxy_headers=True,
         log_level="info",
-        timeout_graceful_shutdown=20,
+        # SIGTERM: stop accepting, end SSE streams, let in-flight requests finish this long
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
     return 0
 
@@ -102,6 +103,21 @@ def _vapid(_: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from server.cluster import run_cluster
+
+    return run_cluster(
+        api=args.api,
+        schedulers=args.schedulers,
+        base_port=args.base_port,
+        host=args.host,
+        demo=args.demo,
+        log_dir=Path(args.log_dir) if args.log_dir else None,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tournee", description="Tournée 311 dispatch service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "vapid", help="create the Web Push (VAPID) key pair if missing and show the public key"
     ).set_defaults(func=_vapid)
+    cluster = sub.add_parser(
+        "cluster",
+        help="try several machines on one: N API processes and M scheduler processes "
+        "on one PostgreSQL (TOURNEE_DATABASE_URL)",
+    )
+    cluster.add_argument("--api", type=int, default=3, help="API processes (default 3)")
+    cluster.add_argument("--schedulers", type=int, default=2, help="scheduler processes (2)")
+    cluster.add_argument("--base-port", type=int, default=8001, help="first API port (8001)")
+    cluster.add_argument("--host", default="127.0.0.1")
+    cluster.add_argument("--demo", action="store_true", help="seed the demo city if empty")
+    cluster.add_argument("--log-dir", help="also write one <name>.log per process here")
+    cluster.set_defaults(func=_cluster)
     return parser
 
 

@@ -8,6 +8,7 @@ The registry that runs them is server/scheduler.py.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,9 +48,14 @@ __all__ = [
 
 
 async def deliver_push_notifications(
-    db: Database, settings: Settings, vapid: VapidKeys, *, now: datetime | None = None
+    db: Database,
+    settings: Settings,
+    vapid: VapidKeys,
+    *,
+    now: datetime | None = None,
+    keep_going: Callable[[], bool] | None = None,
 ) -> DeliveryReport:
-    report = await deliver_pushes(db, settings, vapid, now=now)
+    report = await deliver_pushes(db, settings, vapid, now=now, keep_going=keep_going)
     if report.sent or report.deferred or report.expired:
         log.info(
             "push: %d delivered, %d retried, %d gone, %d failed, %d deferred, %d expired",

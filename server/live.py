@@ -38,6 +38,11 @@ API (for every domain):
 ``make_plugin(settings)`` and ``install(db, plugin, settings)`` are called once by
 ``create_app``; the plugin is ``app.state.channels`` (and injectable as ``channels``).
 
+``close_streams(plugin)``
+    Ends every open SSE stream of this process (called on SIGTERM/SIGINT, server/shutdown.py, and
+    at lifespan shutdown), so a stopping process is not held open by browsers; EventSource
+    reconnects after ``retry``, through the load balancer to a process that is up.
+
 Hints are hints: delivery is at most once (a client that reconnects has missed what was sent
 meanwhile), so clients fetch state after each (re)connect and poll as a fallback.
 """
@@ -67,6 +72,8 @@ from server.settings import Settings
 
 __all__ = [
     "DISPATCH_CHANNEL",
+    "LiveChannelsPlugin",
+    "close_streams",
     "crew_channel",
     "event_stream",
     "install",
@@ -93,13 +100,28 @@ class _LiveConfig:
     postgres: bool  # deliver through pg_notify (the LISTEN/NOTIFY backend)
 
 
+class LiveChannelsPlugin(ChannelsPlugin):
+    """The Channels plugin plus ``closing``: set when this process begins to shut down."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.closing = asyncio.Event()
+
+
+def close_streams(plugin: ChannelsPlugin) -> None:
+    """End the SSE streams of this process (see module doc)."""
+    closing = getattr(plugin, "closing", None)
+    if closing is not None:
+        closing.set()
+
+
 def make_plugin(settings: Settings) -> ChannelsPlugin:
     if settings.channels_backend == "postgres":
         dsn = settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
         backend: Any = AsyncPgChannelsBackend(dsn=dsn)
     else:
         backend = MemoryChannelsBackend()
-    return ChannelsPlugin(
+    return LiveChannelsPlugin(
         backend=backend,
         arbitrary_channels_allowed=True,
         create_ws_route_handlers=False,
@@ -183,19 +205,30 @@ async def event_stream(
     heartbeat_s: float,
     max_s: float,
 ) -> AsyncGenerator[ServerSentEventMessage, None]:
-    """SSE messages for ``channels``: hello, then events, keepalives; ends after ``max_s``."""
+    """SSE messages for ``channels``: hello, then events, keepalives; ends after ``max_s``, or
+    when the process begins to shut down (:func:`close_streams`)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max_s
+    closing: asyncio.Event = getattr(plugin, "closing", None) or asyncio.Event()
+    if closing.is_set():
+        return
     async with plugin.start_subscription(list(channels)) as subscriber:
-        queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=100)
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=100)
+
+        def put(raw: bytes | None) -> None:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(raw)
 
         async def pump() -> None:
             async for raw in subscriber.iter_events():
-                if queue.full():
-                    queue.get_nowait()
-                queue.put_nowait(raw)
+                put(raw)
 
-        task = asyncio.create_task(pump())
+        async def close_on_shutdown() -> None:
+            await closing.wait()
+            put(None)  # the end-of-stream mark
+
+        tasks = [asyncio.create_task(pump()), asyncio.create_task(close_on_shutdown())]
         try:
             yield ServerSentEventMessage(event="hello", data=json.dumps(hello))
             while (remaining := deadline - loop.time()) > 0:
@@ -204,6 +237,8 @@ async def event_stream(
                 except TimeoutError:
                     yield ServerSentEventMessage(comment="keepalive")
                     continue
+                if raw is None:
+                    break
                 try:
                     message = json.loads(raw)
                     name, data = str(message["event"]), message.get("data", {})
@@ -211,9 +246,11 @@ async def event_stream(
                     continue
                 yield ServerSentEventMessage(event=name, data=json.dumps(data))
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
 
 def sse_response(

@@ -35,11 +35,21 @@ class JobSpec:
     run: Callable[[], Awaitable[Any]]
 
 
-def job_specs(db: Database, settings: Settings, vapid: VapidKeys) -> list[JobSpec]:
-    """Every scheduled job with its interval (a non-positive interval disables the job)."""
+def job_specs(
+    db: Database,
+    settings: Settings,
+    vapid: VapidKeys,
+    stopping: asyncio.Event | None = None,
+) -> list[JobSpec]:
+    """Every scheduled job with its interval (a non-positive interval disables the job).
+
+    Once ``stopping`` is set, the push job claims no further batch (it finishes the one held)."""
+
+    def keep_going() -> bool:
+        return stopping is None or not stopping.is_set()
 
     async def push() -> Any:
-        return await jobs.deliver_push_notifications(db, settings, vapid)
+        return await jobs.deliver_push_notifications(db, settings, vapid, keep_going=keep_going)
 
     async def sla() -> Any:
         return await jobs.escalate_overdue_work_orders(db, settings)
@@ -63,8 +73,11 @@ class JobScheduler:
     """An ``AsyncIOScheduler`` running every job, and a stop that lets running jobs finish.
 
     APScheduler's ``shutdown(wait=True)`` does not wait for coroutine jobs; a job cut off at
-    loop shutdown could leave a connection checked out mid-transaction, so :meth:`stop` waits
-    (bounded) for the jobs that are running.
+    loop shutdown could leave a connection checked out mid-transaction, so :meth:`stop` first
+    stops new runs and new claims (the push job checks ``stopping`` before each batch), waits
+    (bounded) for the jobs that are running to finish their current batch, then cancels what is
+    left: a cancelled claim rolls back, and rows claimed but not recorded are retaken by another
+    process when their lease runs out (server/notify/jobs.py).
     """
 
     def __init__(self, db: Database, settings: Settings, vapid: VapidKeys) -> None:
@@ -72,7 +85,8 @@ class JobScheduler:
         self.settings = settings
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._running: set[asyncio.Task[Any]] = set()
-        for spec in job_specs(db, settings, vapid):
+        self.stopping = asyncio.Event()
+        for spec in job_specs(db, settings, vapid, self.stopping):
             self.scheduler.add_job(
                 self._tracked(spec.run),
                 "interval",
@@ -106,10 +120,17 @@ class JobScheduler:
         return list(self.scheduler.get_jobs())
 
     async def stop(self) -> None:
+        self.stopping.set()  # no new claims
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.shutdown(wait=False)  # no new runs
         if self._running:  # each batch is bounded by the push timeout
             await asyncio.wait(set(self._running), timeout=self.settings.push_timeout_seconds + 5)
+        left = set(self._running)
+        for task in left:
+            task.cancel()
+        if left:
+            log.warning("%d job(s) cancelled at shutdown; their leases will expire", len(left))
+            await asyncio.wait(left, timeout=5)
 
 
 def build_scheduler(db: Database, settings: Settings, vapid: VapidKeys) -> JobScheduler:

@@ -26,6 +26,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -230,12 +231,18 @@ async def deliver_pushes(
     now: datetime | None = None,
     worker: str | None = None,
     max_batches: int = 20,
+    keep_going: Callable[[], bool] | None = None,
 ) -> DeliveryReport:
-    """Send every due push (up to `max_batches` batches). `now` fixes the clock (tests)."""
+    """Send every due push (up to `max_batches` batches). `now` fixes the clock (tests).
+
+    ``keep_going`` is asked before each claim: a process shutting down claims nothing more and
+    finishes (sends and records) the batch it holds."""
     quiet = QuietHours.parse(settings.quiet_hours, settings.city_timezone)
     worker = worker or worker_name()
     report = DeliveryReport()
     for _ in range(max_batches):
+        if keep_going is not None and not keep_going():
+            break
         current = now or utcnow()
         claimed, seen = await claim_due_messages(
             db,
