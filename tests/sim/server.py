@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import random
+import signal
+import threading
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tests.sim.transport import ServerHandle
+from tests.sim.transport import MultiServerHandle, ServerHandle
 from tests.support.live_server import LiveServer, free_port
+
+if TYPE_CHECKING:
+    from server.cluster import Cluster
 
 
 class RestartableServer:
@@ -42,3 +49,56 @@ class RestartableServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ClusterServer:
+    """The fleet's server when it is a :class:`server.cluster.Cluster` (API processes and
+    scheduler processes as OS processes over one PostgreSQL).
+
+    :attr:`handle` sends each request to the next API process in turn (dispatchers and the
+    fleet's own calls); devices may be given their own handles (one process, or a random one per
+    request). :meth:`restart` is the fleet's mid-shift "server restart": it returns at once and, a
+    random fraction of a second later (while the fleet's next requests are in flight), kills one
+    API process and one scheduler process with SIGKILL and starts them again; :meth:`settle`
+    waits until they are back.
+    """
+
+    def __init__(self, cluster: Cluster, seed: int = 0) -> None:
+        self.cluster = cluster
+        self.handle = MultiServerHandle(cluster.api_urls, "round_robin")
+        self.rng = random.Random(seed)
+        self.restarts = 0
+        self.kills: list[tuple[str, int | None, float]] = []  # name, exit status, downtime
+        self._chaos: threading.Thread | None = None
+        self.errors: list[BaseException] = []
+
+    def _kill_and_restart(self, names: list[str], delay: float) -> None:
+        try:
+            time.sleep(delay)
+            started = time.monotonic()
+            codes = {name: self.cluster.kill(name, signal.SIGKILL) for name in names}
+            time.sleep(0.5)  # down for a while: requests to it fail and are retried
+            for name in names:
+                self.cluster.restart(name)
+                self.kills.append((name, codes[name], time.monotonic() - started))
+        except BaseException as exc:  # surfaced by settle()
+            self.errors.append(exc)
+
+    def restart(self) -> None:
+        api = self.rng.choice(self.cluster.api_names)
+        victims = [api]
+        if self.cluster.scheduler_names:
+            victims.append(self.rng.choice(self.cluster.scheduler_names))
+        self._chaos = threading.Thread(
+            target=self._kill_and_restart, args=(victims, self.rng.uniform(0.0, 0.3)), daemon=True
+        )
+        self._chaos.start()
+        self.restarts += 1
+
+    def settle(self, timeout: float = 120.0) -> None:
+        if self._chaos is not None:
+            self._chaos.join(timeout)
+            if self._chaos.is_alive():
+                raise AssertionError("the killed processes did not come back")
+        if self.errors:
+            raise self.errors[0]

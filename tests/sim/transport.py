@@ -36,6 +36,32 @@ class ServerHandle:
         self.url = url
 
 
+class MultiServerHandle:
+    """Several API processes and no load balancer: every read of :attr:`url` (one per request)
+    picks one, in turn (``round_robin``) or at random from a seeded ``rng`` (``random``)."""
+
+    def __init__(
+        self, urls: list[str], mode: str = "round_robin", rng: random.Random | None = None
+    ) -> None:
+        if not urls or mode not in ("round_robin", "random"):
+            raise ValueError("urls and a mode (round_robin, random) are required")
+        self.urls = list(urls)
+        self.mode = mode
+        self.rng = rng or random.Random(0)
+        self._next = 0
+        self.picks: dict[str, int] = dict.fromkeys(self.urls, 0)
+
+    @property
+    def url(self) -> str:
+        if self.mode == "random":
+            chosen = self.rng.choice(self.urls)
+        else:
+            chosen = self.urls[self._next % len(self.urls)]
+            self._next += 1
+        self.picks[chosen] += 1
+        return chosen
+
+
 class HttpTransport:
     def __init__(self, server: ServerHandle, timeout: float = 30.0) -> None:
         self.server = server
