@@ -153,6 +153,9 @@ class Cluster:
             self.env["TOURNEE_SECRET_KEY"] = secret_file.read_text().strip()
         self.env["TOURNEE_VAPID_PRIVATE_KEY"] = self._shared_vapid_pem()
         self.env["TOURNEE_CHANNELS_BACKEND"] = "postgres"
+        # 3 API + 2 scheduler processes at the default pool (10 + 10 overflow each) could ask for
+        # more than PostgreSQL's default max_connections (100): smaller pools unless told
+        self.env.setdefault("TOURNEE_DB_POOL_SIZE", "5")
         self.env["PYTHONUNBUFFERED"] = "1"
         step = ["demo"] if demo else ["migrate"]
         done = subprocess.run(

@@ -5,6 +5,7 @@ mid-shift. Shared by the CI test (tests/cluster/test_cluster_sim.py) and ``make 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -15,8 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
 
+from server.db import Database
+from server.notify.models import PushMessage
 from server.seed import DEMO_PASSWORDS, demo_users
+from server.settings import get_settings
 from tests.sim.checks import all_conflicts, run_checks
 from tests.sim.fleet import Fleet, SimConfig
 from tests.sim.run import SimReport
@@ -289,3 +294,20 @@ def check_push_exactly_once(
         "client_retries": traffic.retries,
         "problems": problems,
     }
+
+
+async def _push_rows() -> dict[str, int]:
+    db = Database(get_settings())
+    try:
+        async with db.transaction() as tx:
+            rows = await tx.execute(
+                select(PushMessage.state, func.count()).group_by(PushMessage.state)
+            )
+            return {str(state): int(count) for state, count in rows}
+    finally:
+        await db.dispose()
+
+
+def count_push_rows() -> dict[str, int]:
+    """The push outbox's rows by state (pending, delivered, superseded, ...)."""
+    return asyncio.run(_push_rows())

@@ -55,6 +55,9 @@ def cluster_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         TOURNEE_JOB_PHOTOS_SECONDS="2",
         TOURNEE_SHUTDOWN_GRACE_SECONDS="10",
         TOURNEE_SYNC_SSE_HEARTBEAT_SECONDS="1",
+        # every simulated phone and citizen comes from 127.0.0.1: one client address
+        TOURNEE_RATE_LIMIT_PUBLIC="1000/3600",
+        TOURNEE_RATE_LIMIT_LOGIN="1000/900",
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)

@@ -10,40 +10,19 @@ The long version is ``make cluster-sim`` (``python -m tests.cluster --devices 40
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
-from server.db import Database
-from server.notify.models import PushMessage
 from server.notify.webpush import VapidKeys
-from server.settings import get_settings
-from tests.cluster.sim import run_cluster_simulation
+from tests.cluster.sim import count_push_rows, run_cluster_simulation
 from tests.cluster.support import running_cluster
 from tests.sim.fleet import SimConfig
 from tests.sim.server import ClusterServer
 from tests.support.push_service import PushService
 
 pytestmark = pytest.mark.postgres_only  # several processes share one database: PostgreSQL
-
-
-async def _push_rows() -> dict[str, int]:
-    db = Database(get_settings())
-    try:
-        async with db.transaction() as tx:
-            rows = await tx.execute(
-                select(PushMessage.state, func.count()).group_by(PushMessage.state)
-            )
-            return {str(state): int(count) for state, count in rows}
-    finally:
-        await db.dispose()
-
-
-def count_push_rows() -> dict[str, int]:
-    return asyncio.run(_push_rows())
 
 
 def test_fleet_over_three_api_processes_survives_sigkill_of_an_api_and_a_scheduler(

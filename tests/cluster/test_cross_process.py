@@ -1,6 +1,7 @@
 """Nothing works only in one process: a live update made through one API process reaches a
-console connected to another; a photo upload started on one resumes on another. Real OS
-processes (`tournee cluster`'s :class:`server.cluster.Cluster`) over the run's PostgreSQL."""
+console connected to another; a photo upload started on one resumes on another; a client cannot
+multiply its rate limit by reaching several processes. Real OS processes (`tournee cluster`'s
+:class:`server.cluster.Cluster`) over the run's PostgreSQL."""
 
 from __future__ import annotations
 
@@ -28,11 +29,17 @@ from tests.integration.test_sync_api_events import _next_event
 pytestmark = pytest.mark.postgres_only  # several processes share one database: PostgreSQL
 
 SSE = {"Accept": "text/event-stream"}
+PUBLIC_LIMIT = 6
 
 
 @pytest.fixture(scope="module")
 def cluster(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with running_cluster(tmp_path_factory.mktemp("cluster"), api=3, schedulers=0) as running:
+    with running_cluster(
+        tmp_path_factory.mktemp("cluster"),
+        api=3,
+        schedulers=0,
+        TOURNEE_RATE_LIMIT_PUBLIC=f"{PUBLIC_LIMIT}/3600",
+    ) as running:
         yield running
 
 
@@ -91,3 +98,20 @@ def test_a_photo_upload_started_on_one_process_resumes_on_another(
     assert done["complete"] is True and done["offset"] == len(data)
     assert httpx.head(f"{c}/api/v1/photos/{sha}", headers=headers).status_code == 200
     _check_stored(data)
+
+
+def test_a_rate_limit_is_one_budget_across_processes(app: Any, cluster: Cluster) -> None:
+    answers = []
+    for n in range(PUBLIC_LIMIT + 3):  # round robin over the three processes
+        url = cluster.api_urls[n % 3]
+        response = httpx.post(
+            f"{url}/api/v1/public/requests",
+            json={"service_code": "pothole", "lat": 46.80 + n * 0.003, "lon": -71.2080,
+                  "address": f"{10 + n}, rue Saint-Jean", "description": f"Trou {n}"},
+        )  # fmt: skip
+        answers.append(response.status_code)
+        if response.status_code == 429:
+            assert int(response.headers["retry-after"]) > 0
+            assert response.headers["content-type"].startswith("application/problem+json")
+    # six accepted in all, not six per process; then every process refuses
+    assert answers == [201] * PUBLIC_LIMIT + [429] * 3, answers
