@@ -17,7 +17,6 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from server import (
@@ -42,6 +41,7 @@ from server.open311.routes import (
     Open311KeyController,
     open311_aware,
 )
+from server.params import AppSettings, Tx
 from server.photos.routes import PhotoController, PublicPhotoController, WorkOrderPhotoController
 from server.photos.service import make_photo_store
 from server.photos.store import PhotoStore
@@ -64,7 +64,7 @@ class Health(SQLModel):
 
 
 @get("/healthz", operation_id="health", tags=["ops"], guards=[public_guard])
-async def healthz(tx: AsyncSession, settings: Settings) -> Health:
+async def healthz(tx: Tx, settings: AppSettings) -> Health:
     await tx.execute(text("SELECT 1"))
     return Health(status="ok", database=settings.database_kind)
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from litestar.di import NamedDependency
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import (
@@ -104,7 +105,7 @@ class Database:
         await self.engine.dispose()
 
 
-async def provide_tx(db: Database) -> AsyncGenerator[AsyncSession, None]:
+async def provide_tx(db: NamedDependency[Database]) -> AsyncGenerator[AsyncSession, None]:
     """Litestar yield dependency: the request's transaction."""
     async with db.sessionmaker() as session:
         try:

@@ -16,13 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get
-from litestar.channels import ChannelsPlugin
 from litestar.response import ServerSentEvent
 
 from server import live
 from server.auth import dispatcher_guard
 from server.errors import DomainError
-from server.settings import Settings
+from server.params import AppSettings, Channels
 
 
 class LiveController(Controller):
@@ -36,7 +35,7 @@ class LiveController(Controller):
         summary="Server-Sent Events for dispatcher consoles (?access_token= accepted)",
     )
     async def events(
-        self, request: Request[Any, Any, Any], channels: ChannelsPlugin, settings: Settings
+        self, request: Request[Any, Any, Any], channels: Channels, settings: AppSettings
     ) -> ServerSentEvent:
         if "text/event-stream" not in (request.headers.get("accept") or ""):
             raise DomainError("event_stream_required", 406)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from litestar import Controller, get, patch, post
+from litestar.params import FromQuery, JSONBody
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts import service
 from server.accounts.models import (
@@ -16,10 +16,9 @@ from server.accounts.models import (
     UserPublic,
     UserUpdate,
 )
-from server.auth import Actor, admin_guard, any_user_guard, dispatcher_guard, public_guard
-from server.params import DbId
+from server.auth import admin_guard, any_user_guard, dispatcher_guard, public_guard
+from server.params import AppSettings, CurrentActor, DbId, QueryDbId, Tx
 from server.ratelimit import rate_limit_guard
-from server.settings import Settings
 
 
 class AuthController(Controller):
@@ -33,17 +32,17 @@ class AuthController(Controller):
         guards=[public_guard, rate_limit_guard("login", "rate_limit_login")],
     )
     async def login(
-        self, tx: AsyncSession, settings: Settings, data: LoginRequest
+        self, tx: Tx, settings: AppSettings, data: JSONBody[LoginRequest]
     ) -> LoginResponse:
         """Dispatchers get a session token; crew members get a revocable device token."""
         return await service.login(tx, data, settings)
 
     @post("/logout", operation_id="logout", status_code=204, guards=[any_user_guard])
-    async def logout(self, tx: AsyncSession, actor: Actor) -> None:
+    async def logout(self, tx: Tx, actor: CurrentActor) -> None:
         await service.logout(tx, actor)
 
     @get("/me", operation_id="whoAmI", guards=[any_user_guard])
-    async def me(self, tx: AsyncSession, actor: Actor) -> UserPublic:
+    async def me(self, tx: Tx, actor: CurrentActor) -> UserPublic:
         user = await tx.get(User, actor.user_id)
         assert user is not None
         return UserPublic.model_validate(user.model_dump())
@@ -55,18 +54,20 @@ class UserController(Controller):
     tags = ["users"]
 
     @get("/", operation_id="listUsers")
-    async def list_users(self, tx: AsyncSession) -> list[UserPublic]:
+    async def list_users(self, tx: Tx) -> list[UserPublic]:
         rows = (await tx.execute(select(User).order_by(User.username))).scalars()  # type: ignore[arg-type]
         return [UserPublic.model_validate(u.model_dump()) for u in rows]
 
     @post("/", operation_id="createUser")
-    async def create_user(self, tx: AsyncSession, actor: Actor, data: UserCreate) -> UserPublic:
+    async def create_user(
+        self, tx: Tx, actor: CurrentActor, data: JSONBody[UserCreate]
+    ) -> UserPublic:
         user = await service.create_user(tx, data, actor)
         return UserPublic.model_validate(user.model_dump())
 
     @patch("/{user_id:int}", operation_id="updateUser")
     async def update_user(
-        self, tx: AsyncSession, actor: Actor, user_id: DbId, data: UserUpdate
+        self, tx: Tx, actor: CurrentActor, user_id: DbId, data: JSONBody[UserUpdate]
     ) -> UserPublic:
         user = await service.update_user(tx, user_id, data, actor)
         return UserPublic.model_validate(user.model_dump())
@@ -79,11 +80,11 @@ class DeviceController(Controller):
 
     @get("/", operation_id="listDevices")
     async def list_devices(
-        self, tx: AsyncSession, crew_id: DbId | None = None, include_revoked: bool = False
+        self, tx: Tx, crew_id: QueryDbId = None, include_revoked: FromQuery[bool] = False
     ) -> list[DevicePublic]:
         return await service.list_devices(tx, crew_id, include_revoked)
 
     @post("/{device_id:int}/revoke", operation_id="revokeDevice", status_code=200)
-    async def revoke(self, tx: AsyncSession, actor: Actor, device_id: DbId) -> DevicePublic:
+    async def revoke(self, tx: Tx, actor: CurrentActor, device_id: DbId) -> DevicePublic:
         """A lost phone: its next request is refused with 401 token_revoked."""
         return await service.revoke_device(tx, device_id, actor)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from litestar import Controller, get, patch, post
+from litestar.params import FromQuery, JSONBody
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.auth import Actor, admin_guard, any_user_guard, dispatcher_guard
+from server.auth import admin_guard, any_user_guard, dispatcher_guard
 from server.crews import service
 from server.crews.models import Borough, BoroughPublic, CrewCreate, CrewPublic, CrewUpdate
-from server.params import DbId
+from server.params import CurrentActor, DbId, Tx
 
 
 class CrewController(Controller):
@@ -18,23 +18,25 @@ class CrewController(Controller):
 
     @get("/", operation_id="listCrews", guards=[dispatcher_guard])
     async def list_crews(
-        self, tx: AsyncSession, borough: str | None = None, kind: str | None = None
+        self, tx: Tx, borough: FromQuery[str | None] = None, kind: FromQuery[str | None] = None
     ) -> list[CrewPublic]:
         return await service.list_crews(tx, borough, kind)
 
     @get("/{crew_id:int}", operation_id="getCrew", guards=[dispatcher_guard])
-    async def get_crew(self, tx: AsyncSession, crew_id: DbId) -> CrewPublic:
+    async def get_crew(self, tx: Tx, crew_id: DbId) -> CrewPublic:
         (crew,) = await service.to_public(tx, [await service.get_crew(tx, crew_id)])
         return crew
 
     @post("/", operation_id="createCrew", guards=[admin_guard])
-    async def create_crew(self, tx: AsyncSession, actor: Actor, data: CrewCreate) -> CrewPublic:
+    async def create_crew(
+        self, tx: Tx, actor: CurrentActor, data: JSONBody[CrewCreate]
+    ) -> CrewPublic:
         (crew,) = await service.to_public(tx, [await service.create_crew(tx, data, actor)])
         return crew
 
     @patch("/{crew_id:int}", operation_id="updateCrew", guards=[admin_guard])
     async def update_crew(
-        self, tx: AsyncSession, actor: Actor, crew_id: DbId, data: CrewUpdate
+        self, tx: Tx, actor: CurrentActor, crew_id: DbId, data: JSONBody[CrewUpdate]
     ) -> CrewPublic:
         (crew,) = await service.to_public(tx, [await service.update_crew(tx, crew_id, data, actor)])
         return crew
@@ -45,6 +47,6 @@ class BoroughController(Controller):
     tags = ["reference"]
 
     @get("/", operation_id="listBoroughs", guards=[any_user_guard])
-    async def list_boroughs(self, tx: AsyncSession) -> list[BoroughPublic]:
+    async def list_boroughs(self, tx: Tx) -> list[BoroughPublic]:
         rows = (await tx.execute(select(Borough).order_by(Borough.name))).scalars()  # type: ignore[arg-type]
         return [BoroughPublic(code=b.code, name=b.name) for b in rows]

@@ -9,10 +9,9 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import JSONBody, Parameter, QueryParameter
 
-from server.auth import Actor, dispatcher_guard, public_guard
+from server.auth import dispatcher_guard, public_guard
 from server.dbtypes import MAX_ID
 from server.i18n import negotiate
 from server.notify import notices, service
@@ -23,9 +22,8 @@ from server.notify.models import (
     SubscriptionPublic,
     VapidPublicKey,
 )
-from server.params import DbId
+from server.params import AppSettings, CurrentActor, DbId, Tx
 from server.ratelimit import rate_limit_guard
-from server.settings import Settings
 
 TrackingToken = Annotated[str, Parameter(min_length=1, max_length=64)]
 
@@ -54,11 +52,11 @@ class PushSubscriptionController(Controller):
     )
     async def subscribe(
         self,
-        tx: AsyncSession,
-        settings: Settings,
+        tx: Tx,
+        settings: AppSettings,
         request: Request[Any, Any, Any],
         tracking_token: TrackingToken,
-        data: SubscribeBody,
+        data: JSONBody[SubscribeBody],
     ) -> SubscriptionPublic:
         """Notify this browser when the request moves (language: body, else Accept-Language)."""
         language = data.language or negotiate(request.headers.get("accept-language"))
@@ -67,7 +65,7 @@ class PushSubscriptionController(Controller):
     @delete("/", operation_id="unsubscribeFromRequest", status_code=204)
     async def unsubscribe(
         self,
-        tx: AsyncSession,
+        tx: Tx,
         tracking_token: TrackingToken,
         endpoint: Annotated[str, Parameter(min_length=1, max_length=2048)],
     ) -> None:
@@ -85,8 +83,8 @@ class NoticeController(Controller):
     @get("/", operation_id="listNotices")
     async def list_notices(
         self,
-        tx: AsyncSession,
-        open_only: Annotated[bool, Parameter(query="open", default=True)] = True,
+        tx: Tx,
+        open_only: Annotated[bool, QueryParameter(name="open")] = True,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         before_id: Annotated[int | None, Parameter(ge=1, le=MAX_ID)] = None,
     ) -> NoticePage:
@@ -97,6 +95,6 @@ class NoticeController(Controller):
         return NoticePage(items=items)
 
     @post("/{notice_id:int}/acknowledge", operation_id="acknowledgeNotice", status_code=200)
-    async def acknowledge(self, tx: AsyncSession, actor: Actor, notice_id: DbId) -> NoticePublic:
+    async def acknowledge(self, tx: Tx, actor: CurrentActor, notice_id: DbId) -> NoticePublic:
         """Take the notice off every console (idempotent)."""
         return await notices.acknowledge(tx, notice_id, actor)

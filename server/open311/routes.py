@@ -13,9 +13,9 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException, ValidationException
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import FromPath, JSONBody
 
-from server.auth import Actor, admin_guard, public_guard
+from server.auth import admin_guard, public_guard
 from server.errors import EXCEPTION_HANDLERS, DomainError, Invalid
 from server.i18n import DEFAULT_LANGUAGE, LANGUAGES, negotiate, translate
 from server.open311 import service
@@ -26,8 +26,7 @@ from server.open311.models import (
     AttributeDefinition,
 )
 from server.open311.render import Format, errors_document, media_type, render
-from server.params import DbId
-from server.settings import Settings
+from server.params import AppSettings, CurrentActor, DbId, Tx
 
 log = logging.getLogger("tournee.open311")
 
@@ -181,7 +180,7 @@ class Open311Controller(Controller):
         operation_id="open311Discovery",
     )
     async def discovery(
-        self, request: Request[Any, Any, Any], settings: Settings
+        self, request: Request[Any, Any, Any], settings: AppSettings
     ) -> Response[bytes]:
         lang = language_of(request)
         fmt = format_of(request.url.path)
@@ -189,7 +188,7 @@ class Open311Controller(Controller):
 
     @get(["/v2/services.xml", "/v2/services.json"], operation_id="open311ListServices")
     async def services(
-        self, request: Request[Any, Any, Any], tx: AsyncSession, settings: Settings
+        self, request: Request[Any, Any, Any], tx: Tx, settings: AppSettings
     ) -> Response[bytes]:
         service.check_jurisdiction(settings, request.query_params.get("jurisdiction_id"))
         lang = language_of(request)
@@ -200,9 +199,9 @@ class Open311Controller(Controller):
     async def service_definition(
         self,
         request: Request[Any, Any, Any],
-        tx: AsyncSession,
-        settings: Settings,
-        service_code: str,
+        tx: Tx,
+        settings: AppSettings,
+        service_code: FromPath[str],
     ) -> Response[bytes]:
         code, fmt = _split(service_code)
         service.check_jurisdiction(settings, request.query_params.get("jurisdiction_id"))
@@ -217,7 +216,7 @@ class Open311Controller(Controller):
         request_max_body_size=MAX_POST_BYTES,
     )
     async def create_request(
-        self, request: Request[Any, Any, Any], tx: AsyncSession, settings: Settings
+        self, request: Request[Any, Any, Any], tx: Tx, settings: AppSettings
     ) -> Response[bytes]:
         fmt = format_of(request.url.path)
         lang = language_of(request)
@@ -237,7 +236,7 @@ class Open311Controller(Controller):
 
     @get(["/v2/requests.xml", "/v2/requests.json"], operation_id="open311ListRequests")
     async def list_requests(
-        self, request: Request[Any, Any, Any], tx: AsyncSession, settings: Settings
+        self, request: Request[Any, Any, Any], tx: Tx, settings: AppSettings
     ) -> Response[bytes]:
         params = _params(request)
         service.check_jurisdiction(settings, params.get("jurisdiction_id"))
@@ -252,9 +251,9 @@ class Open311Controller(Controller):
     async def get_request(
         self,
         request: Request[Any, Any, Any],
-        tx: AsyncSession,
-        settings: Settings,
-        request_id: str,
+        tx: Tx,
+        settings: AppSettings,
+        request_id: FromPath[str],
     ) -> Response[bytes]:
         raw_id, fmt = _split(request_id)
         service.check_jurisdiction(settings, request.query_params.get("jurisdiction_id"))
@@ -265,7 +264,7 @@ class Open311Controller(Controller):
 
     @get("/v2/tokens/{token:str}", operation_id="open311GetToken")
     async def token(
-        self, request: Request[Any, Any, Any], tx: AsyncSession, settings: Settings, token: str
+        self, request: Request[Any, Any, Any], tx: Tx, settings: AppSettings, token: FromPath[str]
     ) -> Response[bytes]:
         raw, fmt = _split(token)
         service.check_jurisdiction(settings, request.query_params.get("jurisdiction_id"))
@@ -278,7 +277,7 @@ class Open311Controller(Controller):
         operation_id="open311ServiceRequestUpdates",
     )
     async def updates(
-        self, request: Request[Any, Any, Any], tx: AsyncSession, settings: Settings
+        self, request: Request[Any, Any, Any], tx: Tx, settings: AppSettings
     ) -> Response[bytes]:
         params = _params(request)
         service.check_jurisdiction(settings, params.get("jurisdiction_id"))
@@ -308,20 +307,22 @@ class Open311KeyController(Controller):
     tags = ["open311"]
 
     @get("/", operation_id="listOpen311Keys")
-    async def list_keys(self, tx: AsyncSession) -> list[ApiKeyPublic]:
+    async def list_keys(self, tx: Tx) -> list[ApiKeyPublic]:
         return await service.list_api_keys(tx)
 
     @post(
         "/", operation_id="createOpen311Key", summary="The key is shown once; only a hash is kept"
     )
-    async def create_key(self, tx: AsyncSession, actor: Actor, data: ApiKeyCreate) -> ApiKeyCreated:
+    async def create_key(
+        self, tx: Tx, actor: CurrentActor, data: JSONBody[ApiKeyCreate]
+    ) -> ApiKeyCreated:
         key, raw = await service.create_api_key(tx, data.name, actor.user_id)
         return ApiKeyCreated(
             **ApiKeyPublic.model_validate(key.model_dump()).model_dump(), api_key=raw
         )
 
     @post("/{key_id:int}/revoke", operation_id="revokeOpen311Key", status_code=200)
-    async def revoke_key(self, tx: AsyncSession, key_id: DbId) -> ApiKeyPublic:
+    async def revoke_key(self, tx: Tx, key_id: DbId) -> ApiKeyPublic:
         key = await service.revoke_api_key(tx, key_id)
         return ApiKeyPublic.model_validate(key.model_dump())
 
@@ -335,12 +336,12 @@ class Open311AttributeController(Controller):
 
     @get("/{service_code:str}", operation_id="getOpen311Attributes")
     async def get_attributes(
-        self, tx: AsyncSession, service_code: str
+        self, tx: Tx, service_code: FromPath[str]
     ) -> list[AttributeDefinition]:
         return await service.attribute_definitions(tx, service_code)
 
     @put("/{service_code:str}", operation_id="replaceOpen311Attributes")
     async def replace_attributes(
-        self, tx: AsyncSession, service_code: str, data: list[AttributeDefinition]
+        self, tx: Tx, service_code: FromPath[str], data: JSONBody[list[AttributeDefinition]]
     ) -> list[AttributeDefinition]:
         return await service.replace_attributes(tx, service_code, data)

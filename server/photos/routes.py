@@ -8,14 +8,12 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, head, patch, post
 from litestar.exceptions import InternalServerException
-from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import HeaderParameter, JSONBody, Parameter
 
-from server.auth import Actor, any_user_guard, dispatcher_guard, public_guard
-from server.db import Database
+from server.auth import any_user_guard, dispatcher_guard, public_guard
 from server.errors import DomainError, NotFound, problem
 from server.i18n import negotiate
-from server.params import DbId
+from server.params import AppSettings, CurrentActor, Db, DbId, Store, Tx
 from server.photos import service
 from server.photos.models import (
     PhotoPublic,
@@ -25,7 +23,6 @@ from server.photos.models import (
     WorkOrderEvidencePublic,
 )
 from server.photos.store import DISPLAY, THUMB, PhotoStore, derived_key
-from server.settings import Settings
 from server.workorders import service as workorders
 
 Sha256 = Annotated[
@@ -33,7 +30,7 @@ Sha256 = Annotated[
 ]
 UploadId = Annotated[str, Parameter(pattern=r"^[0-9a-f]{32}$", min_length=32, max_length=32)]
 UploadOffset = Annotated[
-    int, Parameter(header="Upload-Offset", ge=0, le=2**40, description="Offset of this chunk")
+    int, HeaderParameter(name="Upload-Offset", ge=0, le=2**40, description="Offset of this chunk")
 ]
 
 #: Hard ceiling of one PATCH body; the real limit (what is left of the declared length, itself
@@ -72,7 +69,7 @@ class PhotoController(Controller):
         summary="Does the server hold this photo? 200 yes, 404 no (then upload it)",
         status_code=200,
     )
-    async def photo_exists(self, tx: AsyncSession, sha256: Sha256) -> Response[None]:
+    async def photo_exists(self, tx: Tx, sha256: Sha256) -> Response[None]:
         photo = await service.load_photo(tx, sha256)  # 404 problem+json (no body on HEAD)
         return Response(
             content=None,
@@ -86,7 +83,7 @@ class PhotoController(Controller):
         guards=[dispatcher_guard],
         summary="A photo's metadata (EXIF position and time, size, public copies)",
     )
-    async def get_photo(self, tx: AsyncSession, settings: Settings, sha256: Sha256) -> PhotoPublic:
+    async def get_photo(self, tx: Tx, settings: AppSettings, sha256: Sha256) -> PhotoPublic:
         return service.to_public(await service.load_photo(tx, sha256), settings)
 
     @get(
@@ -96,9 +93,7 @@ class PhotoController(Controller):
         summary="The original bytes, re-hashed on every read (409 if they no longer match)",
         media_type="application/octet-stream",
     )
-    async def get_original(
-        self, tx: AsyncSession, photo_store: PhotoStore, sha256: Sha256
-    ) -> Response[bytes]:
+    async def get_original(self, tx: Tx, photo_store: Store, sha256: Sha256) -> Response[bytes]:
         photo, data, actual = await service.read_original(tx, photo_store, sha256)
         if actual != sha256:
             service.log.error("photo %s: stored bytes hash to %s (tampered?)", sha256, actual)
@@ -122,9 +117,7 @@ class PhotoController(Controller):
         guards=[dispatcher_guard],
         summary="Re-hash the stored original and compare with its recorded sha256",
     )
-    async def verify(
-        self, tx: AsyncSession, photo_store: PhotoStore, sha256: Sha256
-    ) -> PhotoVerification:
+    async def verify(self, tx: Tx, photo_store: Store, sha256: Sha256) -> PhotoVerification:
         return await service.verify_photo(tx, photo_store, sha256)
 
     @post(
@@ -134,7 +127,7 @@ class PhotoController(Controller):
         summary="Declare a photo (sha256, length): an upload id and the offset to start at",
     )
     async def create_upload(
-        self, tx: AsyncSession, settings: Settings, actor: Actor, data: UploadCreate
+        self, tx: Tx, settings: AppSettings, actor: CurrentActor, data: JSONBody[UploadCreate]
     ) -> Response[UploadStatus]:
         status, created = await service.create_upload(
             tx, settings, data.sha256, data.length, actor.user_id
@@ -151,7 +144,7 @@ class PhotoController(Controller):
         status_code=200,
         summary="The upload's current offset (Upload-Offset header)",
     )
-    async def head_upload(self, tx: AsyncSession, upload_id: UploadId) -> Response[None]:
+    async def head_upload(self, tx: Tx, upload_id: UploadId) -> Response[None]:
         upload = await service.load_upload(tx, upload_id)
         return Response(content=None, headers=_upload_headers(service._status(upload)))
 
@@ -161,7 +154,7 @@ class PhotoController(Controller):
         guards=[any_user_guard],
         summary="The upload's current offset, as JSON",
     )
-    async def get_upload(self, tx: AsyncSession, upload_id: UploadId) -> Response[UploadStatus]:
+    async def get_upload(self, tx: Tx, upload_id: UploadId) -> Response[UploadStatus]:
         status = service._status(await service.load_upload(tx, upload_id))
         return Response(content=status, headers=_upload_headers(status))
 
@@ -179,10 +172,10 @@ class PhotoController(Controller):
     async def append(
         self,
         request: Request[Any, Any, Any],
-        db: Database,
-        settings: Settings,
-        photo_store: PhotoStore,
-        actor: Actor,
+        db: Db,
+        settings: AppSettings,
+        photo_store: Store,
+        actor: CurrentActor,
         upload_id: UploadId,
         upload_offset: UploadOffset,
     ) -> Response[Any]:
@@ -231,9 +224,7 @@ class PhotoController(Controller):
         guards=[any_user_guard],
         summary="Abandon an upload in progress",
     )
-    async def delete_upload(
-        self, tx: AsyncSession, photo_store: PhotoStore, upload_id: UploadId
-    ) -> None:
+    async def delete_upload(self, tx: Tx, photo_store: Store, upload_id: UploadId) -> None:
         await service.delete_upload(tx, photo_store, upload_id)
 
 
@@ -250,8 +241,8 @@ class WorkOrderPhotoController(Controller):
     async def list_photos(
         self,
         request: Request[Any, Any, Any],
-        tx: AsyncSession,
-        settings: Settings,
+        tx: Tx,
+        settings: AppSettings,
         work_order_id: DbId,
     ) -> WorkOrderEvidencePublic:
         wo = await workorders.load(tx, work_order_id)
@@ -260,7 +251,7 @@ class WorkOrderPhotoController(Controller):
 
 
 async def _public_copy(
-    request: Request[Any, Any, Any], tx: AsyncSession, store: PhotoStore, sha256: str, name: str
+    request: Request[Any, Any, Any], tx: Tx, store: PhotoStore, sha256: str, name: str
 ) -> Response[bytes]:
     if not await service.is_public(tx, sha256):
         raise NotFound("photo", sha256)
@@ -294,8 +285,8 @@ class PublicPhotoController(Controller):
     async def display(
         self,
         request: Request[Any, Any, Any],
-        tx: AsyncSession,
-        photo_store: PhotoStore,
+        tx: Tx,
+        photo_store: Store,
         sha256: Sha256,
     ) -> Response[bytes]:
         return await _public_copy(request, tx, photo_store, sha256, DISPLAY)
@@ -309,8 +300,8 @@ class PublicPhotoController(Controller):
     async def thumb(
         self,
         request: Request[Any, Any, Any],
-        tx: AsyncSession,
-        photo_store: PhotoStore,
+        tx: Tx,
+        photo_store: Store,
         sha256: Sha256,
     ) -> Response[bytes]:
         return await _public_copy(request, tx, photo_store, sha256, THUMB)

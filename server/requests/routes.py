@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
-from server.auth import Actor, admin_guard, dispatcher_guard, public_guard
+from server.auth import admin_guard, dispatcher_guard, public_guard
 from server.errors import Conflict, NotFound
-from server.params import DbId
+from server.params import AppSettings, CurrentActor, DbId, Tx
 from server.photos.models import PhotoUrls
 from server.ratelimit import rate_limit_guard
 from server.requests import service
@@ -25,7 +24,6 @@ from server.requests.models import (
     ServiceTypeCreate,
     ServiceTypePublic,
 )
-from server.settings import Settings
 
 
 class ServiceRequestPage(SQLModel):
@@ -64,13 +62,13 @@ class ServiceTypeController(Controller):
     tags = ["reference"]
 
     @get("/", operation_id="listServiceTypes", guards=[public_guard])
-    async def list_service_types(self, tx: AsyncSession) -> list[ServiceTypePublic]:
+    async def list_service_types(self, tx: Tx) -> list[ServiceTypePublic]:
         rows = (await tx.execute(select(ServiceType).order_by(ServiceType.code))).scalars()  # type: ignore[arg-type]
         return [ServiceTypePublic.model_validate(st.model_dump()) for st in rows]
 
     @post("/", operation_id="createServiceType", guards=[admin_guard])
     async def create_service_type(
-        self, tx: AsyncSession, data: ServiceTypeCreate
+        self, tx: Tx, data: JSONBody[ServiceTypeCreate]
     ) -> ServiceTypePublic:
         if (await tx.execute(select(ServiceType.id).where(ServiceType.code == data.code))).first():
             raise Conflict("duplicate_code", code=data.code)
@@ -88,11 +86,11 @@ class ServiceRequestController(Controller):
     @get("/", operation_id="listRequests", summary="The dispatch queue (oldest first)")
     async def list_requests(
         self,
-        tx: AsyncSession,
+        tx: Tx,
         status: Annotated[str | None, Parameter(description="Comma list")] = None,
-        unassigned: bool | None = None,
-        service_code: str | None = None,
-        borough: str | None = None,
+        unassigned: FromQuery[bool | None] = None,
+        service_code: FromQuery[str | None] = None,
+        borough: FromQuery[str | None] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
     ) -> ServiceRequestPage:
@@ -112,7 +110,11 @@ class ServiceRequestController(Controller):
 
     @post("/", operation_id="createRequest", summary="Intake by a 311 agent (phone)")
     async def create_request(
-        self, tx: AsyncSession, actor: Actor, settings: Settings, data: ServiceRequestCreate
+        self,
+        tx: Tx,
+        actor: CurrentActor,
+        settings: AppSettings,
+        data: JSONBody[ServiceRequestCreate],
     ) -> ServiceRequestCreated:
         request = await service.create_request(tx, data, settings, actor)
         duplicates = await service.likely_duplicates(tx, request, settings.duplicate_radius_m)
@@ -124,7 +126,7 @@ class ServiceRequestController(Controller):
 
     @get("/{request_id:int}", operation_id="getRequest")
     async def get_request(
-        self, tx: AsyncSession, settings: Settings, request_id: DbId
+        self, tx: Tx, settings: AppSettings, request_id: DbId
     ) -> ServiceRequestDetail:
         request = await service.get_request(tx, request_id)
         types = await service.service_types_by_id(tx, {request.service_type_id})
@@ -134,7 +136,7 @@ class ServiceRequestController(Controller):
 
     @get("/{request_id:int}/duplicates", operation_id="suggestDuplicates")
     async def duplicates(
-        self, tx: AsyncSession, settings: Settings, request_id: DbId
+        self, tx: Tx, settings: AppSettings, request_id: DbId
     ) -> list[dict[str, Any]]:
         """Open requests of the same type within the duplicate radius (50 m by default)."""
         request = await service.get_request(tx, request_id)
@@ -154,7 +156,7 @@ class CitizenController(Controller):
         guards=[rate_limit_guard("public", "rate_limit_public")],
     )
     async def submit(
-        self, tx: AsyncSession, settings: Settings, data: ServiceRequestCreate
+        self, tx: Tx, settings: AppSettings, data: JSONBody[ServiceRequestCreate]
     ) -> CitizenRequestCreated:
         data = data.model_copy(
             update={"channel": "web" if data.channel == "phone" else data.channel}
@@ -164,7 +166,7 @@ class CitizenController(Controller):
 
     @get("/{tracking_token:str}", operation_id="trackCitizenRequest")
     async def track(
-        self, tx: AsyncSession, settings: Settings, tracking_token: str
+        self, tx: Tx, settings: AppSettings, tracking_token: FromPath[str]
     ) -> CitizenRequestStatus:
         from server.photos.service import public_completion_photo
         from server.workorders.models import WorkOrder

@@ -5,16 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.channels import ChannelsPlugin
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 from litestar.response import ServerSentEvent
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import live
-from server.auth import Actor, crew_guard, dispatcher_guard
+from server.auth import crew_guard, dispatcher_guard
 from server.errors import DomainError, Forbidden
-from server.params import DbId
-from server.settings import Settings
+from server.params import AppSettings, Channels, CurrentActor, DbId, QueryDbId, Tx
 from server.syncapi import service
 from server.syncapi.models import (
     CLIENT_ID,
@@ -40,12 +37,12 @@ class SyncController(Controller):
     tags = ["sync"]
 
     @post("/push", operation_id="syncPush", status_code=200, summary="Apply a batch of mutations")
-    async def push(self, tx: AsyncSession, actor: Actor, data: PushRequest) -> PushResponse:
+    async def push(self, tx: Tx, actor: CurrentActor, data: JSONBody[PushRequest]) -> PushResponse:
         return await service.push(tx, actor, data)
 
     @post("/pull", operation_id="syncPull", status_code=200, summary="Changes of the scope")
     async def pull(
-        self, tx: AsyncSession, actor: Actor, settings: Settings, data: PullRequest
+        self, tx: Tx, actor: CurrentActor, settings: AppSettings, data: JSONBody[PullRequest]
     ) -> PullResponse:
         return await service.pull(tx, actor, data, settings)
 
@@ -57,9 +54,9 @@ class SyncController(Controller):
     async def events(
         self,
         request: Request[Any, Any, Any],
-        actor: Actor,
-        channels: ChannelsPlugin,
-        settings: Settings,
+        actor: CurrentActor,
+        channels: Channels,
+        settings: AppSettings,
     ) -> ServerSentEvent:
         if actor.device_id is None or actor.crew_id is None:
             raise Forbidden("device_required")
@@ -83,11 +80,11 @@ class SyncDeskController(Controller):
     @get("/conflicts", operation_id="listSyncConflicts")
     async def list_conflicts(
         self,
-        tx: AsyncSession,
+        tx: Tx,
         status: Annotated[str | None, Parameter(pattern="^(open|resolved)$")] = None,
         kind: Annotated[str | None, Parameter(max_length=30)] = None,
-        crew_id: DbId | None = None,
-        work_order_id: DbId | None = None,
+        crew_id: QueryDbId = None,
+        work_order_id: QueryDbId = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> ConflictPage:
@@ -99,7 +96,7 @@ class SyncDeskController(Controller):
         return ConflictPage(items=items, total=total, limit=limit, offset=offset)
 
     @get("/conflicts/{conflict_id:int}", operation_id="getSyncConflict")
-    async def get_conflict(self, tx: AsyncSession, conflict_id: DbId) -> ConflictPublic:
+    async def get_conflict(self, tx: Tx, conflict_id: DbId) -> ConflictPublic:
         conflict = await service.load_conflict(tx, conflict_id)
         return ConflictPublic.model_validate(conflict.model_dump())
 
@@ -107,7 +104,7 @@ class SyncDeskController(Controller):
         "/conflicts/{conflict_id:int}/resolve", operation_id="resolveSyncConflict", status_code=200
     )
     async def resolve(
-        self, tx: AsyncSession, actor: Actor, conflict_id: DbId, data: ResolveBody
+        self, tx: Tx, actor: CurrentActor, conflict_id: DbId, data: JSONBody[ResolveBody]
     ) -> ConflictPublic:
         conflict = await service.resolve_conflict(
             tx, conflict_id, data.resolution, data.note, actor
@@ -117,7 +114,7 @@ class SyncDeskController(Controller):
     @get("/mutations", operation_id="listSyncMutations")
     async def mutations(
         self,
-        tx: AsyncSession,
+        tx: Tx,
         client_id: Annotated[str, Parameter(pattern=CLIENT_ID, max_length=64)],
         after: Annotated[int, Parameter(ge=0, le=2**53)] = 0,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 500,
@@ -126,5 +123,5 @@ class SyncDeskController(Controller):
         return [MutationLogEntry.model_validate(r.model_dump()) for r in rows]
 
     @get("/work-orders/{work_order_id:int}", operation_id="getSyncWorkOrderValue")
-    async def work_order_value(self, tx: AsyncSession, work_order_id: DbId) -> dict[str, Any]:
+    async def work_order_value(self, tx: Tx, work_order_id: DbId) -> dict[str, Any]:
         return await service.work_order_value(tx, work_order_id)

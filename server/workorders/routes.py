@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get, post
-from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import FromQuery, JSONBody, Parameter
 
-from server.auth import Actor, crew_guard, dispatcher_guard
+from server.auth import crew_guard, dispatcher_guard
 from server.errors import Invalid
-from server.params import DbId
+from server.params import CurrentActor, DbId, QueryDbId, Tx
 from server.workorders import service
 from server.workorders.models import (
     AssignBody,
@@ -47,13 +46,13 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
     return (parts[0], parts[1], parts[2], parts[3])
 
 
-async def _one(tx: AsyncSession, wo: object) -> WorkOrderPublic:
+async def _one(tx: Tx, wo: object) -> WorkOrderPublic:
     (public,) = await service.to_public_many(tx, [wo])  # type: ignore[list-item]
     return public
 
 
 async def _transition(
-    tx: AsyncSession, actor: Actor, work_order_id: int, data: TransitionBody
+    tx: Tx, actor: CurrentActor, work_order_id: int, data: JSONBody[TransitionBody]
 ) -> WorkOrderPublic:
     """The same action for a dispatcher and for a crew (crew visibility is checked in service)."""
     wo = await service.transition(
@@ -77,15 +76,15 @@ class WorkOrderController(Controller):
     @get("/", operation_id="listWorkOrders", summary="List and filter work orders by SLA due time")
     async def list_work_orders(
         self,
-        tx: AsyncSession,
+        tx: Tx,
         status: Annotated[str | None, Parameter(description="Comma list of statuses")] = None,
-        service_code: str | None = None,
-        crew_id: DbId | None = None,
-        borough: str | None = None,
+        service_code: FromQuery[str | None] = None,
+        crew_id: QueryDbId = None,
+        borough: FromQuery[str | None] = None,
         bbox: Annotated[
             str | None, Parameter(description="min_lon,min_lat,max_lon,max_lat")
         ] = None,
-        overdue: bool | None = None,
+        overdue: FromQuery[bool | None] = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> WorkOrderPage:
@@ -107,14 +106,14 @@ class WorkOrderController(Controller):
         "/", operation_id="createWorkOrder", summary="Create a work order from requests or planned"
     )
     async def create_work_order(
-        self, tx: AsyncSession, actor: Actor, data: WorkOrderCreate
+        self, tx: Tx, actor: CurrentActor, data: JSONBody[WorkOrderCreate]
     ) -> WorkOrderPublic:
         wo = await service.create_work_order(tx, data, actor)
         return await _one(tx, wo)
 
     @get("/{work_order_id:int}", operation_id="getWorkOrder")
     async def get_work_order(
-        self, tx: AsyncSession, actor: Actor, work_order_id: DbId
+        self, tx: Tx, actor: CurrentActor, work_order_id: DbId
     ) -> WorkOrderDetail:
         wo = await service.load(tx, work_order_id)
         result = await service.detail(tx, wo, actor)
@@ -123,13 +122,15 @@ class WorkOrderController(Controller):
 
     @post("/{work_order_id:int}/assign", operation_id="assignWorkOrder", status_code=200)
     async def assign(
-        self, tx: AsyncSession, actor: Actor, work_order_id: DbId, data: AssignBody
+        self, tx: Tx, actor: CurrentActor, work_order_id: DbId, data: JSONBody[AssignBody]
     ) -> WorkOrderPublic:
         wo = await service.assign(tx, work_order_id, data.crew_id, actor, data.expected_version)
         return await _one(tx, wo)
 
     @post("/bulk-assign", operation_id="bulkAssignWorkOrders", status_code=200)
-    async def bulk_assign(self, tx: AsyncSession, actor: Actor, data: BulkAssignBody) -> BulkResult:
+    async def bulk_assign(
+        self, tx: Tx, actor: CurrentActor, data: JSONBody[BulkAssignBody]
+    ) -> BulkResult:
         orders = []
         for work_order_id in dict.fromkeys(data.work_order_ids):
             orders.append(await service.assign(tx, work_order_id, data.crew_id, actor))
@@ -138,7 +139,7 @@ class WorkOrderController(Controller):
 
     @post("/{work_order_id:int}/priority", operation_id="reprioritiseWorkOrder", status_code=200)
     async def reprioritise(
-        self, tx: AsyncSession, actor: Actor, work_order_id: DbId, data: PriorityBody
+        self, tx: Tx, actor: CurrentActor, work_order_id: DbId, data: JSONBody[PriorityBody]
     ) -> WorkOrderPublic:
         wo = await service.set_priority(
             tx, work_order_id, data.priority, actor, data.expected_version
@@ -147,20 +148,20 @@ class WorkOrderController(Controller):
 
     @post("/{work_order_id:int}/cancel", operation_id="cancelWorkOrder", status_code=200)
     async def cancel(
-        self, tx: AsyncSession, actor: Actor, work_order_id: DbId, data: CancelBody
+        self, tx: Tx, actor: CurrentActor, work_order_id: DbId, data: JSONBody[CancelBody]
     ) -> WorkOrderPublic:
         wo = await service.cancel(tx, work_order_id, data.reason, actor, data.expected_version)
         return await _one(tx, wo)
 
     @post("/{work_order_id:int}/transition", operation_id="transitionWorkOrder", status_code=200)
     async def transition(
-        self, tx: AsyncSession, actor: Actor, work_order_id: DbId, data: TransitionBody
+        self, tx: Tx, actor: CurrentActor, work_order_id: DbId, data: JSONBody[TransitionBody]
     ) -> WorkOrderPublic:
         return await _transition(tx, actor, work_order_id, data)
 
     @post("/{work_order_id:int}/merge", operation_id="mergeRequestsIntoWorkOrder", status_code=200)
     async def merge(
-        self, tx: AsyncSession, actor: Actor, work_order_id: DbId, data: MergeBody
+        self, tx: Tx, actor: CurrentActor, work_order_id: DbId, data: JSONBody[MergeBody]
     ) -> WorkOrderDetail:
         wo = await service.merge_requests(tx, work_order_id, data.request_ids, actor)
         result = await service.detail(tx, wo, actor)
@@ -178,8 +179,8 @@ class CrewWorkController(Controller):
     @get("/", operation_id="listMyWorkOrders")
     async def list_mine(
         self,
-        tx: AsyncSession,
-        actor: Actor,
+        tx: Tx,
+        actor: CurrentActor,
         status: Annotated[str | None, Parameter(description="Comma list of statuses")] = None,
         limit: Limit = 200,
         offset: Offset = 0,
@@ -196,9 +197,7 @@ class CrewWorkController(Controller):
         return WorkOrderPage(items=items, total=total, limit=limit, offset=offset)
 
     @get("/{work_order_id:int}", operation_id="getMyWorkOrder")
-    async def get_mine(
-        self, tx: AsyncSession, actor: Actor, work_order_id: DbId
-    ) -> WorkOrderForCrew:
+    async def get_mine(self, tx: Tx, actor: CurrentActor, work_order_id: DbId) -> WorkOrderForCrew:
         wo = await service.load(tx, work_order_id)
         service.ensure_visible(wo, actor)
         result = await service.detail(tx, wo, actor)
@@ -207,6 +206,6 @@ class CrewWorkController(Controller):
 
     @post("/{work_order_id:int}/transition", operation_id="transitionMyWorkOrder", status_code=200)
     async def transition_mine(
-        self, tx: AsyncSession, actor: Actor, work_order_id: DbId, data: TransitionBody
+        self, tx: Tx, actor: CurrentActor, work_order_id: DbId, data: JSONBody[TransitionBody]
     ) -> WorkOrderPublic:
         return await _transition(tx, actor, work_order_id, data)
