@@ -72,9 +72,9 @@ def job_specs(
 class JobScheduler:
     """An ``AsyncIOScheduler`` running every job, and a stop that lets running jobs finish.
 
-    APScheduler's ``shutdown(wait=True)`` does not wait for coroutine jobs; a job cut off at
-    loop shutdown could leave a connection checked out mid-transaction, so :meth:`stop` first
-    stops new runs and new claims (the push job checks ``stopping`` before each batch), waits
+    APScheduler's ``shutdown()`` does not wait for coroutine jobs, it cancels them; a job cut off
+    mid-batch has sent pushes it has not recorded, so :meth:`stop` first stops new runs
+    (``pause``) and new claims (the push job checks ``stopping`` before each batch), waits
     (bounded) for the jobs that are running to finish their current batch, then cancels what is
     left: a cancelled claim rolls back, and rows claimed but not recorded are retaken by another
     process when their lease runs out (server/notify/jobs.py).
@@ -122,10 +122,15 @@ class JobScheduler:
     async def stop(self) -> None:
         self.stopping.set()  # no new claims
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)  # no new runs
+            # No new runs. Not shutdown() yet: APScheduler's AsyncIOExecutor cancels the running
+            # coroutine jobs on shutdown, which would cut a push batch between its sends and
+            # their recording (sent again after the lease: a duplicate on the phone).
+            self.scheduler.pause()
         if self._running:  # each batch is bounded by the push timeout
             await asyncio.wait(set(self._running), timeout=self.settings.push_timeout_seconds + 5)
         left = set(self._running)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)  # cancels what is still running
         for task in left:
             task.cancel()
         if left:
