@@ -26,23 +26,25 @@ from tests.sim.checks import all_conflicts, run_checks
 from tests.sim.fleet import Fleet, SimConfig
 from tests.sim.run import SimReport
 from tests.sim.server import ClusterServer
-from tests.sim.transport import MultiServerHandle, ServerHandle
+from tests.sim.transport import InFlight, MultiServerHandle, ServerHandle
 from tests.support.push_service import PushService
 
 CITY = (46.8139, -71.2080)
 
 
-def spread_devices(fleet: Fleet, urls: list[str], seed: int) -> dict[str, int]:
+def spread_devices(
+    fleet: Fleet, urls: list[str], seed: int, in_flight: InFlight | None = None
+) -> dict[str, int]:
     """Even devices stay on one API process each, given out round robin; odd devices send each
     request to an API process chosen at random. Returns how many devices took each way."""
     ways = {"pinned_round_robin": 0, "random_per_request": 0}
     for i, device in enumerate(fleet.devices):
         if i % 2 == 0:
-            device.transport.inner.server = ServerHandle(urls[(i // 2) % len(urls)])
+            device.transport.inner.server = ServerHandle(urls[(i // 2) % len(urls)], in_flight)
             ways["pinned_round_robin"] += 1
         else:
             device.transport.inner.server = MultiServerHandle(
-                urls, "random", random.Random(seed * 1000 + i)
+                urls, "random", random.Random(seed * 1000 + i), in_flight
             )
             ways["random_per_request"] += 1
     return ways
@@ -167,6 +169,8 @@ class ClusterSimReport:
     sim: SimReport
     ways: dict[str, int]
     kills: list[tuple[str, int | None, float]]
+    killed_mid_request: bool | None
+    transport_errors: dict[str, int]  # the devices' transport errors by kind
     picks: dict[str, int]
     push: dict[str, Any]
 
@@ -179,7 +183,8 @@ class ClusterSimReport:
         return (
             f"{self.sim.summary()}\n"
             f"cluster: devices {self.ways}; dispatcher requests per process {self.picks}; "
-            f"killed {kills or 'nothing'}\n"
+            f"killed {kills or 'nothing'} (API killed mid-request: {self.killed_mid_request}); "
+            f"device transport errors {self.transport_errors}\n"
             f"push: {json.dumps({k: v for k, v in self.push.items() if k != 'problems'})}"
             + (f"\nPUSH PROBLEMS: {self.push['problems']}" if self.push.get("problems") else "")
         )
@@ -205,7 +210,7 @@ def run_cluster_simulation(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     urls = server.cluster.api_urls
     fleet = Fleet(config, server)
-    ways = spread_devices(fleet, urls, config.seed)
+    ways = spread_devices(fleet, urls, config.seed, server.in_flight)
     traffic = CitizenTraffic(urls, service, device_crew_codes(config.devices), requests=citizens)
     try:
         phases: dict[str, float] = {}
@@ -247,7 +252,14 @@ def run_cluster_simulation(
             stats={**vars(fleet.stats), "server_restarts": server.restarts},
             phases=phases,
         )
-        return ClusterSimReport(sim, ways, list(server.kills), dict(server.handle.picks), push)
+        errors: dict[str, int] = {}
+        for device in fleet.devices:
+            for name, count in device.transport.inner.errors.items():
+                errors[name] = errors.get(name, 0) + count
+        return ClusterSimReport(
+            sim, ways, list(server.kills), server.killed_mid_request, errors,
+            dict(server.handle.picks), push,
+        )  # fmt: skip
     finally:
         fleet.close()
 

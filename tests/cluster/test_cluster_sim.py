@@ -55,6 +55,7 @@ def test_fleet_over_three_api_processes_survives_sigkill_of_an_api_and_a_schedul
     assert len(killed) == 2 and killed[0].startswith("api-"), report.kills
     assert killed[1].startswith("scheduler-"), report.kills
     assert all(status == -9 for _, status, _ in report.kills), report.kills  # SIGKILL
+    assert report.killed_mid_request is True, report.summary()  # while serving a request
     assert report.ways == {"pinned_round_robin": 7, "random_per_request": 7}
     assert min(report.picks.values()) > 0, report.picks  # every process served dispatchers
     assert report.sim.mutations >= 100, report.sim.summary()

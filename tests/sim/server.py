@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tests.sim.transport import MultiServerHandle, ServerHandle
+from tests.sim.transport import InFlight, MultiServerHandle, ServerHandle
 from tests.support.live_server import LiveServer, free_port
 
 if TYPE_CHECKING:
@@ -57,24 +57,30 @@ class ClusterServer:
 
     :attr:`handle` sends each request to the next API process in turn (dispatchers and the
     fleet's own calls); devices may be given their own handles (one process, or a random one per
-    request). :meth:`restart` is the fleet's mid-shift "server restart": it returns at once and, a
-    random fraction of a second later (while the fleet's next requests are in flight), kills one
-    API process and one scheduler process with SIGKILL and starts them again; :meth:`settle`
-    waits until they are back.
+    request), sharing :attr:`in_flight`. :meth:`restart` is the fleet's mid-shift "server
+    restart": it returns at once and, a random fraction of a second later, as soon as the chosen
+    API process is serving a request (``in_flight``), kills it and one scheduler process with
+    SIGKILL and starts them again, while the shift goes on; :meth:`settle` waits until they are
+    back.
     """
 
     def __init__(self, cluster: Cluster, seed: int = 0) -> None:
         self.cluster = cluster
-        self.handle = MultiServerHandle(cluster.api_urls, "round_robin")
+        self.in_flight = InFlight()
+        self.handle = MultiServerHandle(cluster.api_urls, "round_robin", in_flight=self.in_flight)
         self.rng = random.Random(seed)
         self.restarts = 0
         self.kills: list[tuple[str, int | None, float]] = []  # name, exit status, downtime
+        self.killed_mid_request: bool | None = None
         self._chaos: threading.Thread | None = None
         self.errors: list[BaseException] = []
 
     def _kill_and_restart(self, names: list[str], delay: float) -> None:
         try:
             time.sleep(delay)
+            url = self.cluster.children[names[0]].url
+            if url is not None:  # kill it while it serves a request (a push, most likely)
+                self.killed_mid_request = self.in_flight.wait_busy(url, timeout=10)
             started = time.monotonic()
             codes = {name: self.cluster.kill(name, signal.SIGKILL) for name in names}
             time.sleep(0.5)  # down for a while: requests to it fail and are retried

@@ -20,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import random
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,11 +31,41 @@ import httpx
 from sync.client import NetworkError
 
 
+class InFlight:
+    """Which server URLs have a request in flight right now (shared by several transports), so a
+    test can kill a process while it is serving one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._busy: dict[str, int] = {}
+
+    def begin(self, url: str) -> None:
+        with self._lock:
+            self._busy[url] = self._busy.get(url, 0) + 1
+
+    def end(self, url: str) -> None:
+        with self._lock:
+            self._busy[url] -= 1
+
+    def busy(self, url: str) -> bool:
+        with self._lock:
+            return self._busy.get(url, 0) > 0
+
+    def wait_busy(self, url: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.busy(url):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.0005)
+        return True
+
+
 class ServerHandle:
     """Where the live server currently listens (the same port across restarts)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, in_flight: InFlight | None = None) -> None:
         self.url = url
+        self.in_flight = in_flight
 
 
 class MultiServerHandle:
@@ -41,10 +73,15 @@ class MultiServerHandle:
     picks one, in turn (``round_robin``) or at random from a seeded ``rng`` (``random``)."""
 
     def __init__(
-        self, urls: list[str], mode: str = "round_robin", rng: random.Random | None = None
+        self,
+        urls: list[str],
+        mode: str = "round_robin",
+        rng: random.Random | None = None,
+        in_flight: InFlight | None = None,
     ) -> None:
         if not urls or mode not in ("round_robin", "random"):
             raise ValueError("urls and a mode (round_robin, random) are required")
+        self.in_flight = in_flight
         self.urls = list(urls)
         self.mode = mode
         self.rng = rng or random.Random(0)
@@ -67,15 +104,24 @@ class HttpTransport:
         self.server = server
         self.http = httpx.Client(timeout=timeout)
         self.requests = 0
+        self.errors: dict[str, int] = {}  # transport errors by exception name
 
     def __call__(
         self, path: str, body: dict[str, Any], headers: dict[str, str]
     ) -> tuple[int, Mapping[str, str], Any]:
         self.requests += 1
+        url = self.server.url
+        in_flight: InFlight | None = getattr(self.server, "in_flight", None)
+        if in_flight is not None:
+            in_flight.begin(url)
         try:
-            response = self.http.post(self.server.url + path, json=body, headers=headers)
+            response = self.http.post(url + path, json=body, headers=headers)
         except httpx.TransportError as exc:
+            self.errors[type(exc).__name__] = self.errors.get(type(exc).__name__, 0) + 1
             raise NetworkError(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            if in_flight is not None:
+                in_flight.end(url)
         try:
             answer = response.json() if response.content else None
         except ValueError:
