@@ -8,10 +8,14 @@ version at which the field last changed) is at most the ``base_version`` the dev
 
 Policies (docs/sync-protocol.md section 4, /work/shared/SYNC.md):
 
-- status: the state machine (:mod:`sync.states`) for causal writes; for concurrent writes a fixed
-  precedence (:data:`sync.states.STATUS_PRECEDENCE`): the device's target wins only if it ranks
-  higher and is legal from the current status, else the server's status stands and a
-  ``status_superseded`` conflict records the loser;
+- status: a write must first be a legal move from the status the device *saw* when it made it
+  (:func:`seen_status`: its replica at ``base_version`` plus its own earlier writes), else it is
+  refused whatever arrived before it; then the state machine (:mod:`sync.states`) for causal
+  writes, and for concurrent writes a fixed precedence (:data:`sync.states.STATUS_PRECEDENCE`):
+  the device's target wins only if it ranks higher and is legal from the current status, else the
+  server's status stands and a ``status_superseded`` conflict records the loser. Together these
+  make the final status a function of the set of concurrent writes, whatever their arrival order
+  (docs/adr/0022);
 - completion facts are never discarded: completing an order that was cancelled (or unassigned)
   meanwhile keeps the facts in a high-severity conflict and flags the order "work performed";
 - dispatcher-owned fields: a crew's attempt becomes a ``suggestion`` conflict;
@@ -21,11 +25,13 @@ Policies (docs/sync-protocol.md section 4, /work/shared/SYNC.md):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from sync.states import (
     STATUS_PRECEDENCE,
+    TRANSITIONS,
     Action,
     Outcome,
     Role,
@@ -41,13 +47,20 @@ __all__ = [
     "OrderView",
     "Severity",
     "Verdict",
+    "crew_path",
     "decide_append",
     "decide_completion",
     "decide_dispatch_field",
     "decide_status",
     "is_concurrent",
+    "seen_status",
     "severity_of",
+    "status_at",
+    "trail_with",
 ]
+
+TRAIL_LENGTH = 16
+"""Status changes remembered per work order (``field_versions["status_trail"]``)."""
 
 
 class MutationOutcome(StrEnum):
@@ -103,6 +116,10 @@ class OrderView:
     """The writing device's crew is the order's crew (False: reassigned away from it)."""
     outcome: Outcome | None = None
     outcome_note: str | None = None
+    seen: Status | None = None
+    """The status the device saw when it made the write (:func:`seen_status`); None: unknown
+    (no ``base_version``, or older than the remembered trail), then only the current status
+    judges the write."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +133,9 @@ class Verdict:
     """Per-mutation code for the device (a refusal code or the conflict kind)."""
     work_performed: bool = False
     """Flag the order "work performed" (completion facts kept while the status is not changed)."""
+    then: tuple[Action, ...] = ()
+    """Further actions to run after ``action``, in order (a concurrent write that wins is applied
+    along the crew's shortest path when no single transition leads there)."""
 
 
 def is_concurrent(field_version: int, base_version: int | None) -> bool:
@@ -142,23 +162,153 @@ def _legal(order: OrderView, action: Action | None, outcome: Outcome | None = No
     return None
 
 
+def status_at(
+    trail: Sequence[Sequence[object]], status: Status, status_version: int, version: int | None
+) -> Status | None:
+    """The order's status at ``version``, or None when it cannot be known.
+
+    ``status``/``status_version``: the current status and the version at which it was set;
+    ``trail``: ``[version, status]`` pairs of the last status changes, oldest first (the order's
+    ``field_versions["status_trail"]``, see :func:`trail_with`).
+    """
+    if version is None:
+        return None
+    if version >= status_version:
+        return status
+    found: Status | None = None
+    for entry in trail:
+        if len(entry) != 2 or not isinstance(entry[0], int):
+            return None
+        if entry[0] > version:
+            break
+        try:
+            found = Status(str(entry[1]))
+        except ValueError:
+            return None
+    return found
+
+
+def trail_with(
+    trail: Sequence[Sequence[object]], version: int, status: Status
+) -> list[list[object]]:
+    """The status trail after a status change to ``status`` at ``version`` (the last
+    :data:`TRAIL_LENGTH` changes, oldest first)."""
+    entries = [list(entry) for entry in trail if len(entry) == 2]
+    entries.append([version, status.value])
+    return entries[-TRAIL_LENGTH:]
+
+
+def seen_status(
+    *,
+    trail: Sequence[Sequence[object]],
+    status: Status,
+    status_version: int,
+    base_version: int | None,
+    previous: tuple[int | None, Status] | None,
+) -> Status | None:
+    """The status a device saw when it made a status write, or None when unknown.
+
+    ``previous``: the device's own last status write on the same order before this one that was
+    not rejected (``set_status`` target, or ``completed`` for ``complete``), as ``(its
+    base_version, its target)``; None if there is none. The device's screen showed its own
+    earlier write when both were made from the same pulled version (an offline chain: arrive,
+    then hold); otherwise the write was made on the pulled version, whose status the trail
+    gives. A rejected write is left out: the app drops it from its view once refused, and it
+    is rejected in every arrival order alike.
+    """
+    if base_version is None:
+        return None
+    if previous is not None and previous[0] == base_version:
+        return previous[1]
+    return status_at(trail, status, status_version, base_version)
+
+
+def _refusal_from(seen: Status, target: Status, has_crew: bool) -> str | None:
+    """None when a crew may move an order from ``seen`` to ``target``, else the refusal code."""
+    action = action_for_target(seen, target)
+    if action is None:
+        return "illegal_transition"
+    try:
+        next_status(seen, action, Role.CREW, has_crew=has_crew)
+    except TransitionRefused as exc:
+        return exc.code.value
+    return None
+
+
 def decide_status(order: OrderView, target: Status, base_version: int | None) -> Verdict:
-    """A crew moved the order to ``target`` (en_route, on_site, on_hold) while offline."""
+    """A crew moved the order to ``target`` (en_route, on_site, on_hold) while offline.
+
+    1. From a crew the order was reassigned away from: flagged, not applied.
+    2. Not a legal move from the status the device saw (``order.seen``): ``rejected`` whatever
+       happened on the server since (so the verdict does not depend on what arrived first).
+       The status it saw again (a repeat) is no move: concurrent, it never changes the order.
+    3. Already the current status: nothing to do.
+    4. Causal (nothing changed the status since ``base_version``): the state machine decides.
+    5. Concurrent: applied only if it ranks higher than the current status and is legal from
+       it, else ``status_superseded``.
+    """
+    if not order.crew_holds_order:
+        if target is order.status:
+            return _applied(None)
+        return _conflict(ConflictKind.REASSIGNED_AWAY)
+    concurrent = is_concurrent(order.status_version, base_version)
+    if order.seen is not None:
+        if target is order.seen:
+            # Not a move from what the device saw (a repeat): it never changes the order.
+            if concurrent and target is not order.status:
+                return _conflict(ConflictKind.STATUS_SUPERSEDED)
+        else:
+            refusal = _refusal_from(order.seen, target, order.has_crew)
+            if refusal is not None:
+                return Verdict(
+                    MutationOutcome.REJECTED,
+                    conflict=ConflictKind.INVALID_TRANSITION,
+                    code=refusal,
+                )
     if target is order.status:
         return _applied(None)
-    if not order.crew_holds_order:
-        return _conflict(ConflictKind.REASSIGNED_AWAY)
     action = action_for_target(order.status, target)
     refusal = _legal(order, action)
-    if not is_concurrent(order.status_version, base_version):
+    if not concurrent:
         if refusal is not None:
             return Verdict(
                 MutationOutcome.REJECTED, conflict=ConflictKind.INVALID_TRANSITION, code=refusal
             )
         return _applied(action)
-    if refusal is None and STATUS_PRECEDENCE[target] > STATUS_PRECEDENCE[order.status]:
-        return _applied(action)
+    if STATUS_PRECEDENCE[target] > STATUS_PRECEDENCE[order.status]:
+        path: tuple[Action, ...] | None = None
+        if refusal is None and action is not None:
+            path = (action,)
+        if path is None and order.seen is not None:
+            # The office moved the order back (reassigned it to the same crew) while the crew,
+            # offline, moved on: the crew's later status wins, through legal steps.
+            path = crew_path(order.status, target, has_crew=order.has_crew)
+        if path:
+            return Verdict(MutationOutcome.APPLIED, action=path[0], then=path[1:])
     return _conflict(ConflictKind.STATUS_SUPERSEDED)
+
+
+def crew_path(current: Status, target: Status, *, has_crew: bool) -> tuple[Action, ...] | None:
+    """The shortest sequence of crew actions from ``current`` to ``target`` (None: there is
+    none). Ties go to the lower-precedence intermediate statuses, so the path is fixed."""
+    frontier: list[tuple[Status, tuple[Action, ...]]] = [(current, ())]
+    visited = {current}
+    while frontier:
+        following: list[tuple[Status, tuple[Action, ...]]] = []
+        for status, path in frontier:
+            for rule in sorted(
+                (r for r in TRANSITIONS.values() if r.source is status and Role.CREW in r.roles),
+                key=lambda r: STATUS_PRECEDENCE[r.target],
+            ):
+                reached = rule.target if has_crew else rule.target_without_crew
+                if reached is None or reached in visited or rule.action is Action.COMPLETE:
+                    continue
+                if reached is target:
+                    return (*path, rule.action)
+                visited.add(reached)
+                following.append((reached, (*path, rule.action)))
+        frontier = following
+    return None
 
 
 def decide_completion(

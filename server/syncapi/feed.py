@@ -29,6 +29,7 @@ from server import live
 from server.dbtypes import utcnow
 from server.syncapi.models import CrewExit
 from server.workorders.service import TRACKED_FIELDS
+from sync.policies import trail_with
 from sync.states import TERMINAL_STATUSES, Status
 
 _STAMP_KEY = "tournee_sync_stamp"
@@ -37,6 +38,9 @@ MAX_HINT_IDS = 50
 
 VERSIONED_FIELDS = TRACKED_FIELDS
 """Fields whose last-changed version is kept in ``work_order.field_versions``."""
+
+STATUS_TRAIL = "status_trail"
+"""``field_versions`` key: ``[version, status]`` of the order's last status changes."""
 
 _TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
 
@@ -100,6 +104,12 @@ async def on_work_order_changed(
     for name in VERSIONED_FIELDS:
         if name not in before or before[name] != getattr(wo, name):
             versions[name] = wo.version
+    if before.get("status") != wo.status:
+        # What status the order had at each recent version: push judges an offline status
+        # write from the status the device saw (sync.policies.seen_status, docs/adr/0022).
+        versions[STATUS_TRAIL] = trail_with(
+            versions.get(STATUS_TRAIL) or [], wo.version, Status(wo.status)
+        )
     if versions != wo.field_versions:
         wo.field_versions = versions
     if wo.status in _TERMINAL:

@@ -63,11 +63,31 @@ from sync.policies import (
     decide_completion,
     decide_dispatch_field,
     decide_status,
+    seen_status,
     severity_of,
 )
 from sync.states import Outcome, Status
 
 # =========================================================================== push
+
+_STATUS_WRITES = ("workorder.set_status", "workorder.complete")
+
+
+def _written_status(name: str, args: Any) -> Status | None:
+    """The status a logged status write moved the device's screen to (None: unreadable)."""
+    try:
+        parsed = parse_mutation(name, args)
+    except MutationInvalid:
+        return None
+    if isinstance(parsed, SetStatus):
+        return parsed.status
+    if isinstance(parsed, Complete):
+        return Status.COMPLETED
+    return None
+
+
+def _status_version(wo: WorkOrder) -> int:
+    return int((wo.field_versions or {}).get("status", 1))
 
 
 @dataclass
@@ -85,6 +105,9 @@ class _Batch:
     photos: dict[str, WorkOrderPhoto]
     with_requests: set[int]  # work orders with linked service requests (status changes only)
     away_conflicts: dict[int, int | SyncConflict] = field(default_factory=dict)  # wo id -> open
+    # wo id -> (base_version, target) of this client's last status write on it that was not
+    # rejected: what its screen showed for its next one (sync.policies.seen_status)
+    previous: dict[int, tuple[int | None, Status]] = field(default_factory=dict)
 
 
 async def _client_for_update(
@@ -201,9 +224,56 @@ async def _load_batch(
         if keys:
             rows = await tx.execute(select(WorkOrderPhoto).where(WorkOrderPhoto.id.in_(keys)))  # type: ignore[attr-defined]
             photos = {p.id: p for p in rows.scalars()}
-    return _Batch(
+    batch = _Batch(
         actor, crew_id, client_id, orders, exits, notes, materials, voided, photos, with_requests
     )
+    if orders and names & set(_STATUS_WRITES):
+        await _load_previous(tx, batch, new)
+    return batch
+
+
+async def _load_previous(tx: AsyncSession, batch: _Batch, new: Sequence[MutationIn]) -> None:
+    """This client's last status write (not rejected) on each order whose first status write in
+    the batch is concurrent (the status changed after its base_version): if both were made on
+    the same pulled version, the earlier one is what the device's screen showed (an offline
+    chain). A rejected write is not: the app drops it from its view once refused. Causal
+    writes and the batch's later ones need no query."""
+    first: set[int] = set()
+    wanted: list[int] = []
+    for m in new:
+        wo_id = _work_order_id(m)
+        if wo_id is None or wo_id in first or m.name.split("@")[0] not in _STATUS_WRITES:
+            continue
+        first.add(wo_id)
+        wo = batch.orders.get(wo_id)
+        if wo is not None and m.base_version is not None and _status_version(wo) > m.base_version:
+            wanted.append(wo_id)
+    if not wanted:
+        return
+    rows = await tx.execute(
+        select(
+            SyncMutation.work_order_id,
+            SyncMutation.name,
+            SyncMutation.base_version,
+            SyncMutation.args,
+        )
+        .where(
+            SyncMutation.client_id == batch.client_id,
+            SyncMutation.work_order_id.in_(wanted),  # type: ignore[union-attr]
+            SyncMutation.outcome != MutationOutcome.REJECTED.value,
+            or_(
+                *(
+                    SyncMutation.name.startswith(f"{name}@", autoescape=True)  # type: ignore[attr-defined]
+                    for name in _STATUS_WRITES
+                )
+            ),
+        )
+        .order_by(SyncMutation.id)  # type: ignore[arg-type]
+    )
+    for wo_id, name, base_version, args in rows:
+        written = _written_status(name, args)
+        if written is not None:
+            batch.previous[wo_id] = (base_version, written)
 
 
 @dataclass
@@ -340,8 +410,7 @@ async def _apply_one(tx: AsyncSession, batch: _Batch, m: MutationIn, *, isolate:
         return await _reject(tx, batch, m, wo, code, {})
 
 
-def _view(wo: WorkOrder, holds: bool) -> OrderView:
-    versions = wo.field_versions or {}
+def _view(wo: WorkOrder, holds: bool, seen: Status | None = None) -> OrderView:
     outcome = None
     if wo.outcome:
         try:
@@ -351,10 +420,22 @@ def _view(wo: WorkOrder, holds: bool) -> OrderView:
     return OrderView(
         status=Status(wo.status),
         has_crew=wo.crew_id is not None,
-        status_version=int(versions.get("status", 1)),
+        status_version=_status_version(wo),
         crew_holds_order=holds,
         outcome=outcome,
         outcome_note=wo.outcome_note,
+        seen=seen,
+    )
+
+
+def _seen(batch: _Batch, wo: WorkOrder, m: MutationIn) -> Status | None:
+    versions = wo.field_versions or {}
+    return seen_status(
+        trail=versions.get(feed.STATUS_TRAIL) or [],
+        status=Status(wo.status),
+        status_version=_status_version(wo),
+        base_version=m.base_version,
+        previous=batch.previous.get(wo.id or 0),
     )
 
 
@@ -368,11 +449,15 @@ async def _apply_parsed(
 ) -> _Applied:
     actor = batch.actor
     if isinstance(parsed, SetStatus):
-        verdict = decide_status(_view(wo, holds), parsed.status, m.base_version)
+        seen = _seen(batch, wo, m)
+        verdict = decide_status(_view(wo, holds, seen), parsed.status, m.base_version)
+        if verdict.outcome is not MutationOutcome.REJECTED:
+            batch.previous[wo.id or 0] = (m.base_version, parsed.status)
         if verdict.action is not None:
-            await wo_service.apply_action(
-                tx, wo, verdict.action, actor, reason=parsed.reason, **_batched(batch, wo)
-            )
+            for action in (verdict.action, *verdict.then):
+                await wo_service.apply_action(
+                    tx, wo, action, actor, reason=parsed.reason, **_batched(batch, wo)
+                )
         return await _finish(
             tx, batch, m, wo, verdict, field="status", server=wo.status, client=parsed.status.value
         )
@@ -384,6 +469,7 @@ async def _apply_parsed(
         }
         status_before = wo.status
         verdict = decide_completion(_view(wo, holds), parsed.outcome, parsed.note, m.base_version)
+        batch.previous[wo.id or 0] = (m.base_version, Status.COMPLETED)  # never rejected
         if verdict.action is not None:
             await wo_service.apply_action(
                 tx,

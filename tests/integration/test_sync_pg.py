@@ -119,11 +119,12 @@ async def test_two_connections_push_concurrent_edits_to_one_order(client: Any) -
         await db.dispose()
     assert [r.outcome for r in answer_1.results] == ["applied", "applied"]
     # device two edited version `base` too: on_site outranks en_route and is legal → applied;
-    # its later en_route is concurrent and lower → superseded, with a conflict record
+    # its later en_route is no move from its own on_site (what its screen showed): refused,
+    # whatever arrived first (docs/adr/0022), with a conflict record
     assert [(r.outcome, r.code) for r in answer_2.results] == [
         ("applied", None),
         ("applied", None),
-        ("applied_with_conflict", "status_superseded"),
+        ("rejected", "illegal_transition"),
     ]
     await first.pull()
     value = first.order(wid)

@@ -22,7 +22,7 @@ def test_fleet_of_twenty_devices_converges_through_a_shift_of_faults(app: Any) -
         steps=30,  # 22-minute steps over 08:00–19:00
         dispatchers=2,
         replay_limit=60,
-        independence_trials=2,
+        independence_trials=4,
     )
     with RestartableServer(lambda: create_app(get_settings()), first_app=app) as server:
         report = run_simulation(config, server)
