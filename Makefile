@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help run serve scheduler vapid test-push test test-js test-e2e test-sqlite test-postgres lint typecheck bench-photos bench-sync migrate demo clean sim
+.PHONY: help run serve scheduler vapid cluster cluster-sim test-cluster test-push test test-js test-e2e test-sqlite test-postgres lint typecheck bench-photos bench-sync migrate demo clean sim
 
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -35,6 +35,12 @@ scheduler: .venv/.synced ## Run only the scheduled jobs (push delivery, SLA, pho
 
 vapid: .venv/.synced ## Create the Web Push VAPID key pair if missing and show the public key
 	.venv/bin/tournee vapid
+
+cluster: .venv/.synced ## Several machines on one: 3 API processes (:8001-8003) + 2 schedulers on PostgreSQL (TOURNEE_DATABASE_URL), demo city
+	.venv/bin/tournee cluster --demo $(CLUSTER_ARGS)
+
+test-cluster: .venv/.synced ## Multi-process tests on PostgreSQL: cross-process SSE/uploads/rate limits, SIGTERM, SIGKILL fleet sim
+	TOURNEE_TEST_DATABASE=postgresql .venv/bin/pytest tests/cluster $(PYTEST_ARGS)
 
 test-push: .venv/.synced ## Push and scheduler tests on SQLite, then PostgreSQL (two scheduler processes)
 	TOURNEE_TEST_DATABASE=sqlite .venv/bin/pytest tests/integration/test_push_notifications.py tests/integration/test_scheduler_jobs.py tests/integration/test_webpush_service.py $(PYTEST_ARGS)
@@ -81,6 +87,9 @@ STEPS ?= 132
 SIM_ARGS ?=
 sim: .venv/.synced ## Long seeded fleet simulation (SEED= DEVICES= STEPS=; SIM_ARGS=--postgres)
 	$(PY) -m tests.sim --seed $(SEED) --devices $(DEVICES) --steps $(STEPS) $(SIM_ARGS)
+
+cluster-sim: .venv/.synced ## Long fleet simulation over 3 API + 2 scheduler processes, one of each SIGKILLed (PostgreSQL; SEED= DEVICES= STEPS=)
+	$(PY) -m tests.cluster --seed $(SEED) --devices $(DEVICES) --steps $(STEPS) $(CLUSTER_SIM_ARGS)
 
 clean: ## Remove the virtualenv and local data (var/)
 	rm -rf .venv .tools var
