@@ -81,7 +81,6 @@ from sync.client import PULL_PATH, PUSH_PATH, NetworkError, PushResult, SyncClie
 # predates its own earlier step (docs/sync-protocol.md, status policy).
 STATUS_WALK = ("en_route", "on_site", "on_hold", "complete")
 MATERIALS = (("salt", "kg"), ("sand", "kg"), ("bags", "unit"), ("fuel", "l"))
-BACKOFF_CAP_S = 30.0
 SSE_EVENT = re.compile(
     rb"^event: ?([A-Za-z0-9_.-]+)", re.M
 )  # the protocol allows 5 min; a storm run should not idle that long
@@ -116,6 +115,7 @@ class Device:
     done: float | None = None
     failed: str | None = None
     retries: int = 0
+    backoff_s: float = 0.0
     # what the device asked for, to check against the database
     notes: dict[str, int] = field(default_factory=dict)  # mutation id -> note uuid
     materials: dict[str, int] = field(default_factory=dict)
@@ -134,6 +134,7 @@ class Listener:
     dropped: int = 0  # transport error or unexpected end while the storm ran
     expired: int = 0  # the server ended the stream at its max age (EventSource reconnects)
     events: Counter[str] = field(default_factory=Counter)
+    writer: asyncio.StreamWriter | None = None
 
 
 class Stats:
@@ -320,6 +321,8 @@ class Storm:
         self.storm_running = False
         self.ssl_context = ssl.create_default_context()  # made once, not per device client
         self.pg_max_conns = 0
+        self.pg_cpu = 0.0
+        self.connected_at_end = 0
 
     # ------------------------------------------------------------------ seeding
     async def seed(self, urls: list[str]) -> None:
@@ -573,11 +576,13 @@ class Storm:
 
     async def wait_backoff(self, dev: Device, retry_after: float | None = None) -> None:
         client = dev.client
-        client._back_off(retry_after)  # the reference client's schedule (±20 % jitter)
-        delay = client.not_before - time.monotonic()
-        if retry_after is None:
-            delay = min(delay, BACKOFF_CAP_S)
+        # the reference client's schedule: 1 s doubling to 5 min, ±20 % jitter, at least
+        # Retry-After; --backoff-cap shortens the 5 min (not the Retry-After)
+        client._back_off(retry_after)
+        delay = min(client.not_before - time.monotonic(), self.args.backoff_cap)
+        delay = max(delay, retry_after or 0.0)
         dev.retries += 1
+        dev.backoff_s += delay
         if time.monotonic() + delay > self.deadline:
             raise TimeoutError("deadline")
         await asyncio.sleep(max(0.0, delay))
@@ -747,6 +752,7 @@ class Storm:
                 reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(host, port, limit=1 << 20), 30
                 )
+                listener.writer = writer
                 writer.write(request)
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
                 status = int(head.split(b" ", 2)[1])
@@ -758,7 +764,7 @@ class Storm:
                     rest = b""
                     while True:
                         chunk = await asyncio.wait_for(reader.read(1 << 16), read_timeout)
-                        if not chunk:
+                        if not chunk or self.stop_listeners.is_set():
                             break
                         data = rest + chunk
                         cut = data.rfind(b"\n") + 1
@@ -785,9 +791,10 @@ class Storm:
                     listener.failed_connects += 1
                     self.stats.record(endpoint, "transport", time.perf_counter() - started)
             finally:
+                listener.connected = False
+                listener.writer = None
                 if writer is not None:
                     writer.close()
-            listener.connected = False
             ready.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_listeners.wait(), 5.0)  # EventSource retry
@@ -826,15 +833,28 @@ class Storm:
         import asyncpg
 
         conn = await asyncpg.connect(self.args.pg_dsn)
+        # CPU of the PostgreSQL backends serving this database (when PostgreSQL runs on this
+        # machine): cumulative per backend, so a backend that closes between two samples loses
+        # at most 0.5 s of its CPU: a lower bound.
+        baseline: dict[int, float] = {}
+        latest: dict[int, float] = {}
+        first = True
         try:
             while self.storm_running:
-                n = await conn.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                pids = await conn.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
                 )
-                self.pg_max_conns = max(self.pg_max_conns, int(n))
+                self.pg_max_conns = max(self.pg_max_conns, len(pids))
+                for row in pids:
+                    cpu = _cpu_seconds(int(row["pid"]))
+                    if first:
+                        baseline[row["pid"]] = cpu
+                    latest[row["pid"]] = max(cpu, latest.get(row["pid"], 0.0))
+                first = False
                 await asyncio.sleep(0.5)
         finally:
             await conn.close()
+        self.pg_cpu = sum(v - baseline.get(pid, 0.0) for pid, v in latest.items())
 
     async def storm(self, processes: Processes | ClusterProcesses | None) -> dict[str, Any]:
         args = self.args
@@ -853,6 +873,7 @@ class Storm:
         elapsed = time.monotonic() - t0
         self.stats.in_storm = False
         self.storm_running = False
+        self.connected_at_end = sum(li.connected for li in self.listeners)
         if sampler:
             await sampler
         sys1 = _system_busy()
@@ -860,6 +881,8 @@ class Storm:
         cpu1 = processes.cpu() if processes else {}
         cpu = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
         cpu["driver"] = (me1.ru_utime + me1.ru_stime) - (me0.ru_utime + me0.ru_stime)
+        cpu["postgresql"] = self.pg_cpu
+        cpu["machine"] = (sys1[0] - sys0[0]) / os.sysconf("SC_CLK_TCK")
         busy = (sys1[0] - sys0[0]) / max(1.0, sys1[1] - sys0[1])
         return {
             "elapsed": elapsed,
@@ -1007,7 +1030,9 @@ def report(
         lines.append(
             f"per device, reconnect → outbox empty: p50 {_pct(per_device, 0.5):.1f} s  "
             f"p95 {_pct(per_device, 0.95):.1f} s  max {max(per_device):.1f} s; "
-            f"retries (backoff) {sum(d.retries for d in devs)}"
+            f"retries {sum(d.retries for d in devs)}, time asleep in backoff: total "
+            f"{sum(d.backoff_s for d in devs):.0f} s, longest device "
+            f"{max(d.backoff_s for d in devs):.0f} s"
         )
     lines.append(
         f"throughput: {stats.storm_requests / elapsed:.0f} requests/s, "
@@ -1057,7 +1082,7 @@ def report(
         events.update(li.events)
     lines.append(
         f"SSE listeners: {sum(li.connects > 0 for li in listeners)}/{len(listeners)} connected, "
-        f"{sum(li.connected for li in listeners)} still connected at the end, "
+        f"{storm.connected_at_end} still connected when the storm ended, "
         f"dropped {sum(li.dropped for li in listeners)}, "
         f"ended at max age {sum(li.expired for li in listeners)}, "
         f"failed connects {sum(li.failed_connects for li in listeners)}; "
@@ -1077,7 +1102,9 @@ def report(
     lines.append(
         "CPU seconds during the storm: "
         + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
-        + f"; PostgreSQL connections to the database (max sampled) {storm.pg_max_conns}"
+        + f" (postgresql: its backends for this database, a lower bound; machine: every process,"
+        f" other users' included); PostgreSQL connections to the database (max sampled) "
+        f"{storm.pg_max_conns}"
     )
     lines.append("")
     lines.append(
@@ -1173,8 +1200,13 @@ async def main_async(args: argparse.Namespace) -> int:
             run = await storm.storm(processes)
         finally:
             storm.stop_listeners.set()
-            for task in tasks:
-                task.cancel()
+            for listener in storm.listeners:
+                if listener.writer is not None:
+                    listener.writer.transport.abort()  # the read returns: no reliance on cancel
+            if tasks:
+                _done, pending = await asyncio.wait(tasks, timeout=15)
+                for task in pending:
+                    task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         run["processes"] = len(urls)
         run["pool_size"] = processes.pool_size if processes else "?"
@@ -1229,6 +1261,9 @@ def main() -> int:
     parser.add_argument("--warmup-concurrency", type=int, default=50)
     parser.add_argument("--settle", type=float, default=2.0, help="pause before the storm (s)")
     parser.add_argument("--deadline", type=float, default=900.0, help="give up after (s)")
+    parser.add_argument(
+        "--backoff-cap", type=float, default=300.0, help="longest backoff (s), protocol: 300"
+    )
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--keep", action="store_true", help="keep the database and logs")
     parser.add_argument("--json", help="also write the figures to this file")
