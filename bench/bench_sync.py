@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_sync.py [--sizes 10000,100000] [--backends sqlite,postgresql]
     make bench-sync ARGS="--sizes 10000,1000000"
+    make bench-sync ARGS="--push-only --push-batches 120"
 
 For each backend, on a fresh database (migrated, demo reference data):
 - push ingest: one crew device pushes batches of 50 mutations (70 % notes, 20 % material
@@ -371,6 +372,8 @@ async def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> 
                 f"  push ingest: {push_rate:8,.0f} mutations/s (batches of 50)   "
                 f"plain executemany bound: {bound:8,.0f} rows/s   ratio {push_rate / bound:.2f}"
             )
+            if args.push_only:
+                return {"push": push_rate, "bound": bound}
             pulls: dict[int, tuple[float, float, float]] = {}
             for size in args.sizes:
                 await bench.load_orders(size)
@@ -399,6 +402,9 @@ async def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--push-batches", type=int, default=60)
     parser.add_argument("--pulls", type=int, default=60)
+    parser.add_argument(
+        "--push-only", action="store_true", help="measure push ingest only (no pull sizes)"
+    )
     args = parser.parse_args()
     args.sizes = sorted(int(s) for s in args.sizes.split(","))
     with tempfile.TemporaryDirectory(prefix="tournee-bench-") as tmp:

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import String, cast, insert, literal, null, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from server import events
 from server.auth import Actor
@@ -90,6 +91,27 @@ def _status_version(wo: WorkOrder) -> int:
     return int((wo.field_versions or {}).get("status", 1))
 
 
+@dataclass(frozen=True, slots=True)
+class _Note:
+    """A note the batch added (what the idempotence checks read; the row is a plain insert)."""
+
+    id: str
+    work_order_id: int
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """A material entry the batch added (as :class:`_Note`)."""
+
+    id: str
+    work_order_id: int
+    material_code: str
+    quantity: float
+    unit: str
+    voids_id: str | None
+
+
 @dataclass
 class _Batch:
     """Rows a batch needs, loaded once (no N+1)."""
@@ -99,22 +121,37 @@ class _Batch:
     client_id: str
     orders: dict[int, WorkOrder]
     exits: set[int]  # work orders this crew was reassigned away from
-    notes: dict[str, WorkOrderNote]
-    materials: dict[str, MaterialEntry]
+    notes: dict[str, WorkOrderNote | _Note]
+    materials: dict[str, MaterialEntry | _Entry]
     voided: set[str]  # material entries already voided
     photos: dict[str, WorkOrderPhoto]
     with_requests: set[int]  # work orders with linked service requests (status changes only)
     away_conflicts: dict[int, int | SyncConflict] = field(default_factory=dict)  # wo id -> open
+    # new notes and material entries, inserted as plain rows (one executemany per table) by
+    # _write_rows, not as ORM objects: building 50 SQLModel objects cost more than their insert
+    note_rows: list[dict[str, Any]] = field(default_factory=list)
+    entry_rows: list[dict[str, Any]] = field(default_factory=list)
+    now: datetime = field(default_factory=utcnow)
+    touched: set[int] = field(default_factory=set)  # orders whose embedded lists changed
     # wo id -> (base_version, target) of this client's last status write on it that was not
     # rejected: what its screen showed for its next one (sync.policies.seen_status)
     previous: dict[int, tuple[int | None, Status]] = field(default_factory=dict)
 
 
+_CLIENTS: Any = SyncClient.__table__  # type: ignore[attr-defined]
+
+
 async def _client_for_update(
     tx: AsyncSession, client_id: str, actor: Actor, schema_version: int
-) -> SyncClient:
-    query = select(SyncClient).where(SyncClient.client_id == client_id).with_for_update()
-    client = (await tx.execute(query)).scalar_one_or_none()
+) -> int:
+    """Lock the client's row (creating it) and return its ``last_mutation_id``. On the table,
+    not the model: the push updates it with one statement at the end."""
+    query = (
+        select(_CLIENTS.c.user_id, _CLIENTS.c.last_mutation_id)
+        .where(_CLIENTS.c.client_id == client_id)
+        .with_for_update()
+    )
+    client = (await tx.execute(query)).first()
     if client is None:
         await tx.execute(
             insert_for(tx)(SyncClient)
@@ -129,10 +166,10 @@ async def _client_for_update(
             )
             .on_conflict_do_nothing(index_elements=["client_id"])
         )
-        client = (await tx.execute(query)).scalar_one()
+        client = (await tx.execute(query)).one()
     if client.user_id != actor.user_id:
         raise Forbidden("client_id_taken")
-    return client
+    return int(client.last_mutation_id)
 
 
 def _check_order(mutations: Sequence[MutationIn]) -> None:
@@ -159,17 +196,45 @@ def _uuids(mutations: Sequence[MutationIn], *keys: str) -> list[str]:
 
 
 async def _load_batch(
-    tx: AsyncSession, actor: Actor, crew_id: int, client_id: str, new: Sequence[MutationIn]
+    tx: AsyncSession,
+    actor: Actor,
+    crew_id: int,
+    client_id: str,
+    new: Sequence[MutationIn],
+    *,
+    optimistic: bool = False,
 ) -> _Batch:
+    """``optimistic``: do not look up the UUIDs of new notes and material entries: a re-sent
+    one (rare: a re-sent mutation id is a replay, answered from the log) makes the batch's
+    insert fail on the primary key, and the batch is replayed with every lookup (push())."""
     ids = sorted({i for m in new if (i := _work_order_id(m)) is not None})
+    names = {m.name.split("@")[0] for m in new}
     orders: dict[int, WorkOrder] = {}
     exits: set[int] = set()
+    with_requests: set[int] = set()  # orders with linked service requests (status changes only)
     if ids:
+        query: Any = select(WorkOrder)
+        if names & set(_STATUS_WRITES):
+            # Which orders have linked requests, in the same query (the service would look per
+            # status change).
+            linked = (
+                select(ServiceRequest.id)
+                .where(ServiceRequest.work_order_id == WorkOrder.id)
+                .exists()
+            )
+            query = select(WorkOrder, linked.label("linked"))
         # Lock in id order: two batches touching the same orders never deadlock.
         rows = await tx.execute(
-            select(WorkOrder).where(WorkOrder.id.in_(ids)).order_by(WorkOrder.id).with_for_update()  # type: ignore[union-attr,arg-type]
+            query.where(WorkOrder.id.in_(ids))  # type: ignore[union-attr]
+            .order_by(WorkOrder.id)
+            .with_for_update(of=WorkOrder)
         )
-        orders = {wo.id: wo for wo in rows.scalars() if wo.id is not None}
+        for row in rows:
+            wo = row[0]
+            if wo.id is not None:
+                orders[wo.id] = wo
+                if len(row) > 1 and row[1]:
+                    with_requests.add(wo.id)
         foreign = [i for i, wo in orders.items() if wo.crew_id != crew_id]
         if foreign:
             exits = set(
@@ -182,43 +247,56 @@ async def _load_batch(
                     )
                 ).scalars()
             )
-    names = {m.name.split("@")[0] for m in new}
-    with_requests: set[int] = set()
-    if orders and names & {"workorder.set_status", "workorder.complete"}:
-        # One query per batch instead of one per status change (the service's default).
-        with_requests = set(
-            (
-                await tx.execute(
-                    select(ServiceRequest.work_order_id)
-                    .where(ServiceRequest.work_order_id.in_(list(orders)))  # type: ignore[union-attr]
-                    .distinct()
-                )
-            ).scalars()
-        )
-    notes: dict[str, WorkOrderNote] = {}
-    materials: dict[str, MaterialEntry] = {}
+    notes: dict[str, WorkOrderNote | _Note] = {}
+    materials: dict[str, MaterialEntry | _Entry] = {}
     voided: set[str] = set()
     photos: dict[str, WorkOrderPhoto] = {}
-    if "workorder.add_note" in names:
-        keys = _uuids(new, "note_id")
-        if keys:
-            rows = await tx.execute(select(WorkOrderNote).where(WorkOrderNote.id.in_(keys)))  # type: ignore[attr-defined]
-            notes = {n.id: n for n in rows.scalars()}
-    if names & {"workorder.add_material", "workorder.void_material"}:
-        keys = _uuids(new, "entry_id", "voids")
-        if keys:
-            # The entries named, and the entries voiding them, in one query.
-            rows = await tx.execute(
-                select(MaterialEntry).where(
-                    or_(MaterialEntry.id.in_(keys), MaterialEntry.voids_id.in_(keys))  # type: ignore[attr-defined,union-attr]
+    note_keys: list[str] = []
+    entry_keys: list[str] = []
+    if not optimistic:
+        note_keys = _uuids(new, "note_id") if "workorder.add_note" in names else []
+        if names & {"workorder.add_material", "workorder.void_material"}:
+            entry_keys = _uuids(new, "entry_id", "voids")
+    elif "workorder.void_material" in names:
+        # a void needs the entry it corrects (and whether it was voided already)
+        entry_keys = _uuids(
+            [m for m in new if m.name.startswith("workorder.void_material@")], "entry_id", "voids"
+        )
+    if note_keys or entry_keys:
+        # Which of these UUIDs exist (notes; material entries named, and entries voiding them),
+        # in one query; whole rows are loaded only for those found (re-sends, voided entries).
+        parts = []
+        if note_keys:
+            parts.append(
+                select(
+                    literal("n", String).label("kind"),
+                    WorkOrderNote.id.label("id"),  # type: ignore[attr-defined]
+                    cast(null(), String).label("voids_id"),
+                ).where(WorkOrderNote.id.in_(note_keys))  # type: ignore[attr-defined]
+            )
+        if entry_keys:
+            parts.append(
+                select(
+                    literal("m", String).label("kind"),
+                    MaterialEntry.id.label("id"),  # type: ignore[attr-defined]
+                    MaterialEntry.voids_id.label("voids_id"),  # type: ignore[union-attr]
+                ).where(
+                    or_(MaterialEntry.id.in_(entry_keys), MaterialEntry.voids_id.in_(entry_keys))  # type: ignore[attr-defined,union-attr]
                 )
             )
-            wanted = set(keys)
-            for e in rows.scalars():
-                if e.id in wanted:
-                    materials[e.id] = e
-                if e.voids_id in wanted:
-                    voided.add(e.voids_id)
+        found = (await tx.execute(parts[0] if len(parts) == 1 else union_all(*parts))).all()
+        wanted = set(entry_keys)
+        note_hits = [key for kind, key, _ in found if kind == "n"]
+        entry_hits = [key for kind, key, _ in found if kind == "m" and key in wanted]
+        voided = {voids for kind, _, voids in found if kind == "m" and voids in wanted}
+        if note_hits:
+            rows = await tx.execute(select(WorkOrderNote).where(WorkOrderNote.id.in_(note_hits)))  # type: ignore[attr-defined]
+            notes = {n.id: n for n in rows.scalars()}
+        if entry_hits:
+            rows = await tx.execute(
+                select(MaterialEntry).where(MaterialEntry.id.in_(entry_hits))  # type: ignore[attr-defined]
+            )
+            materials = {e.id: e for e in rows.scalars()}
     if "workorder.attach_photo" in names:
         keys = _uuids(new, "photo_id")
         if keys:
@@ -299,8 +377,7 @@ async def push(tx: AsyncSession, actor: Actor, body: PushRequest) -> PushRespons
     crew_id = check_envelope(actor, body.protocol)
     mutations = body.mutations
     _check_order(mutations)
-    client = await _client_for_update(tx, body.client_id, actor, body.schema_version)
-    last = client.last_mutation_id
+    last = await _client_for_update(tx, body.client_id, actor, body.schema_version)
     replays = [m for m in mutations if m.id <= last]
     new = [m for m in mutations if m.id > last]
     if new and new[0].id != last + 1:
@@ -332,7 +409,7 @@ async def push(tx: AsyncSession, actor: Actor, body: PushRequest) -> PushRespons
     now = utcnow()
     if new:
         await feed.stamp(tx)  # before any savepoint (see feed.stamp)
-        batch = await _load_batch(tx, actor, crew_id, body.client_id, new)
+        batch = await _load_batch(tx, actor, crew_id, body.client_id, new, optimistic=True)
         try:
             # Fast path: the whole batch in one savepoint, rows flushed together. A mutation
             # that fails at the database undoes it, and the batch is replayed with one
@@ -340,6 +417,7 @@ async def push(tx: AsyncSession, actor: Actor, body: PushRequest) -> PushRespons
             async with tx.begin_nested():
                 outcomes = [await _apply_one(tx, batch, m, isolate=False) for m in new]
                 await tx.flush()
+                await _write_rows(tx, batch)
         except (DomainError, IntegrityError):
             for wo in batch.orders.values():
                 await tx.refresh(wo)
@@ -377,14 +455,19 @@ async def push(tx: AsyncSession, actor: Actor, body: PushRequest) -> PushRespons
         # On the table, not the model: one executemany (the ORM's bulk insert would split the
         # rows by which columns are None).
         await tx.execute(insert_for(tx)(SyncMutation.__table__), log_rows)
-        client.last_mutation_id = new[-1].id
-    client.last_push_at = now
-    client.device_id = actor.device_id
-    client.crew_id = crew_id
-    client.schema_version = body.schema_version
-    tx.add(client)
-    await tx.flush()
-    return PushResponse(last_mutation_id=client.last_mutation_id, results=results, server_time=now)
+    values: dict[str, Any] = {
+        "last_push_at": now,
+        "device_id": actor.device_id,
+        "crew_id": crew_id,
+        "schema_version": body.schema_version,
+    }
+    if new:
+        values["last_mutation_id"] = new[-1].id
+    await tx.execute(
+        update(_CLIENTS).where(_CLIENTS.c.client_id == body.client_id).values(**values)
+    )
+    last_mutation_id = new[-1].id if new else last
+    return PushResponse(last_mutation_id=last_mutation_id, results=results, server_time=now)
 
 
 async def _apply_one(tx: AsyncSession, batch: _Batch, m: MutationIn, *, isolate: bool) -> _Applied:
@@ -403,8 +486,14 @@ async def _apply_one(tx: AsyncSession, batch: _Batch, m: MutationIn, *, isolate:
         return await _apply_parsed(tx, batch, m, wo, parsed, holds)
     try:
         async with tx.begin_nested():
-            return await _apply_parsed(tx, batch, m, wo, parsed, holds)
+            applied = await _apply_parsed(tx, batch, m, wo, parsed, holds)
+            await tx.flush()
+            await _write_rows(tx, batch)
+            return applied
     except (DomainError, IntegrityError) as exc:
+        batch.note_rows.clear()
+        batch.entry_rows.clear()
+        batch.touched.clear()
         await tx.refresh(wo)
         code = exc.code if isinstance(exc, DomainError) else "integrity_error"
         return await _reject(tx, batch, m, wo, code, {})
@@ -511,19 +600,21 @@ async def _apply_parsed(
             crew_holds_order=holds,
         )
         if note is None and verdict.outcome is not MutationOutcome.REJECTED:
-            note = WorkOrderNote(
-                id=parsed.note_id,
-                work_order_id=wo.id or 0,
-                body=parsed.body,
-                user_id=actor.user_id,
-                author=actor.username,
-                device_id=actor.device_id,
-                crew_id=batch.crew_id,
-                client_ts=m.client_ts,
+            batch.note_rows.append(
+                {
+                    "id": parsed.note_id,
+                    "work_order_id": wo.id or 0,
+                    "body": parsed.body,
+                    "user_id": actor.user_id,
+                    "author": actor.username,
+                    "device_id": actor.device_id,
+                    "crew_id": batch.crew_id,
+                    "client_ts": m.client_ts,
+                    "created_at": batch.now,
+                }
             )
-            tx.add(note)
-            batch.notes[note.id] = note
-            await feed.touch(tx, wo)
+            batch.notes[parsed.note_id] = _Note(parsed.note_id, wo.id or 0, parsed.body)
+            _touch(tx, batch, wo)
         return await _finish(tx, batch, m, wo, verdict, field="notes", client=m.args)
     if isinstance(parsed, AddMaterial):
         entry = batch.materials.get(parsed.entry_id)
@@ -536,20 +627,20 @@ async def _apply_parsed(
         )
         verdict = decide_append(exists=entry is not None, same=same, crew_holds_order=holds)
         if entry is None and verdict.outcome is not MutationOutcome.REJECTED:
-            entry = MaterialEntry(
-                id=parsed.entry_id,
-                work_order_id=wo.id or 0,
-                material_code=parsed.material_code,
-                quantity=parsed.quantity,
-                unit=parsed.unit,
-                user_id=actor.user_id,
-                device_id=actor.device_id,
-                crew_id=batch.crew_id,
-                client_ts=m.client_ts,
+            _add_entry(
+                batch,
+                m,
+                _Entry(
+                    parsed.entry_id,
+                    wo.id or 0,
+                    parsed.material_code,
+                    parsed.quantity,
+                    parsed.unit,
+                    None,
+                ),
+                reason=None,
             )
-            tx.add(entry)
-            batch.materials[entry.id] = entry
-            await feed.touch(tx, wo)
+            _touch(tx, batch, wo)
         return await _finish(tx, batch, m, wo, verdict, field="materials", client=m.args)
     if isinstance(parsed, VoidMaterial):
         return await _void(tx, batch, m, wo, parsed, holds)
@@ -599,24 +690,66 @@ async def _void(
     if parsed.voids in batch.voided:
         return await _reject(tx, batch, m, wo, "material_already_voided", {}, inside=True)
     verdict = decide_append(exists=False, same=False, crew_holds_order=holds)
-    entry = MaterialEntry(
-        id=parsed.entry_id,
-        work_order_id=wo.id or 0,
-        material_code=original.material_code,
-        quantity=-original.quantity,
-        unit=original.unit,
-        voids_id=original.id,
-        reason=parsed.reason,
-        user_id=batch.actor.user_id,
-        device_id=batch.actor.device_id,
-        crew_id=batch.crew_id,
-        client_ts=m.client_ts,
+    entry = _Entry(
+        parsed.entry_id,
+        wo.id or 0,
+        original.material_code,
+        -original.quantity,
+        original.unit,
+        original.id,
     )
-    tx.add(entry)
-    batch.materials[entry.id] = entry
+    _add_entry(batch, m, entry, reason=parsed.reason)
     batch.voided.add(original.id)
-    await feed.touch(tx, wo)
+    _touch(tx, batch, wo)
     return await _finish(tx, batch, m, wo, verdict, field="materials", client=m.args)
+
+
+def _add_entry(batch: _Batch, m: MutationIn, entry: _Entry, *, reason: str | None) -> None:
+    batch.entry_rows.append(
+        {
+            "id": entry.id,
+            "work_order_id": entry.work_order_id,
+            "material_code": entry.material_code,
+            "quantity": entry.quantity,
+            "unit": entry.unit,
+            "voids_id": entry.voids_id,
+            "reason": reason,
+            "user_id": batch.actor.user_id,
+            "device_id": batch.actor.device_id,
+            "crew_id": batch.crew_id,
+            "client_ts": m.client_ts,
+            "created_at": batch.now,
+        }
+    )
+    batch.materials[entry.id] = entry
+
+
+def _touch(tx: AsyncSession, batch: _Batch, wo: WorkOrder) -> None:
+    """feed.touch, deferred to :func:`_write_rows`: one UPDATE for all the orders touched."""
+    if wo.id is not None and wo.id not in batch.touched:
+        batch.touched.add(wo.id)
+        feed.hint(tx, wo.crew_id, wo.id)
+
+
+async def _write_rows(tx: AsyncSession, batch: _Batch) -> None:
+    """Insert the notes and material entries added since the last call (one statement each),
+    and stamp the orders they (or conflicts) touched, after the ORM's flush."""
+    if batch.touched:
+        ids, batch.touched = sorted(batch.touched), set()
+        value = await feed.stamp(tx)
+        table: Any = WorkOrder.__table__  # type: ignore[attr-defined]
+        await tx.execute(update(table).where(table.c.id.in_(ids)).values(change_seq=value))
+        for wo_id in ids:
+            wo = batch.orders.get(wo_id)
+            if wo is not None:
+                # the row has it; the ORM must not see a change to write again
+                set_committed_value(wo, "change_seq", value)
+    if batch.note_rows:
+        rows, batch.note_rows = batch.note_rows, []
+        await tx.execute(insert(WorkOrderNote.__table__), rows)  # type: ignore[attr-defined]
+    if batch.entry_rows:
+        rows, batch.entry_rows = batch.entry_rows, []
+        await tx.execute(insert(MaterialEntry.__table__), rows)  # type: ignore[attr-defined]
 
 
 async def _finish(
@@ -699,7 +832,7 @@ async def _conflict(
     )
     tx.add(conflict)
     if wo is not None:
-        await feed.touch(tx, wo)
+        _touch(tx, batch, wo)
     return conflict
 
 
