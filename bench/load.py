@@ -15,20 +15,23 @@ A script, not a test. What it does:
    token (sha256 stored, like ``POST /api/v1/auth/login`` makes) per device, ``--orders-per-device``
    assigned work orders per device (COPY), dispatcher session tokens for the dispatcher streams.
    Dropped at the end unless ``--keep``.
-2. ``--processes N`` API processes (uvicorn, app factory, scheduler off; ``--scheduler`` adds one
-   ``tournee scheduler`` process), or ``--urls`` of a running deployment. Devices and listeners
-   are spread round robin over the processes.
+2. ``--processes N`` API processes started through ``server.cluster.Cluster`` (``tournee run``,
+   scheduler off, the cluster's pool of 5 + 5 connections unless ``--pool-size``; plain uvicorn
+   subprocesses if that module is missing; ``--scheduler`` adds one ``tournee scheduler``
+   process), or ``--urls`` of a running deployment. Devices and listeners are spread round robin
+   over the processes.
 3. Warm-up: each device signs in (its token) and does its first full sync (``cookie: null``),
    then goes offline and queues ``--mutations`` mutations through the reference client
    (``sync.client.SyncClient.mutate``): status changes along legal transitions
    (assigned → en_route → on_site → on_hold → complete), notes and material entries, each with
    ``base_version`` = the version in its replica.
-4. ``--listeners`` idle SSE listeners connect and stay connected: half crew change-hint streams
-   (``GET /sync/v1/events``, device tokens), half dispatcher streams (``GET /api/v1/live/events``).
+4. ``--listeners`` idle SSE listeners connect and stay connected: crew change-hint streams
+   (``GET /sync/v1/events``, device tokens) and ``--dispatch-listeners`` (default: half)
+   dispatcher console streams (``GET /api/v1/live/events``, session tokens).
 5. Storm: every device reconnects at a random moment in ``--window`` seconds, pulls (incremental),
    pushes its outbox in batches of ``--batch`` following the protocol (409 gap → resend from the
-   watermark; 429/5xx/transport error → exponential backoff honouring Retry-After, the reference
-   client's rules), then pulls again.
+   watermark; 429/5xx/transport error → the reference client's backoff, 1 s doubling to 5 min
+   (``--backoff-cap``), ±20 %, at least Retry-After), then pulls again.
 6. Report: throughput (requests/s, mutations/s), p50/p95/p99 per endpoint, 4xx/5xx/transport
    error counts, SSE listeners connected/dropped, time until every outbox drained, CPU seconds of
    each process; then a check against the database: every acknowledged mutation is in the
