@@ -58,3 +58,13 @@ async def photo_attached(tx: AsyncSession, attachment: Any, work_order: Any) -> 
     from server.photos.service import on_photo_attached as evaluate_photo
 
     await evaluate_photo(tx, attachment, work_order)  # distance from the site, flags
+    desk_item_changed(tx, "evidence_changed", work_order.id)
+
+
+def desk_item_changed(tx: AsyncSession, event: str, work_order_id: int | None) -> None:
+    """After a change the dispatch desk shows outside the work-order lists: a sync conflict
+    recorded (``conflict_recorded``) or resolved (``conflict_resolved``), photo evidence flagged
+    (``evidence_flagged``). Consoles refresh their inbox after commit."""
+    from server import live
+
+    live.publish_dispatch(tx, event, {"id": work_order_id or 0})

@@ -6,7 +6,11 @@ Events (``data`` is JSON), published after commit by server/events.py through
 - ``hello`` ``{"channel": "dispatch"}`` on every (re)connect: fetch the lists now;
 - ``work_order_changed`` ``{"id", "status", "version", "ids"}`` (``ids``: every work order changed
   in that transaction, e.g. a bulk assign);
-- ``request_created`` ``{"id", "status", "ids"}``.
+- ``request_created`` ``{"id", "status", "ids"}``;
+- ``conflict_recorded`` / ``conflict_resolved`` / ``evidence_changed`` / ``evidence_flagged``
+  ``{"id", "ids"}`` (work-order ids; 0 when a conflict has no order): the inboxes changed;
+- ``sla_escalated`` ``{"work_order_ids"}`` (server/jobs.py) and ``notice_acknowledged`` ``{"id"}``
+  (a notice id, server/notify/notices.py).
 
 Hints only (at most once): the console refetches its lists on each and still polls as a fallback.
 """

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server import events
 from server.db import Database
 from server.dbtypes import utcnow
 from server.photos import imaging
@@ -133,6 +134,7 @@ async def _flag_if_missing(tx: AsyncSession, evidence: WorkOrderEvidence, now: A
     if missing:
         evidence.status = "flagged"
         evidence.flagged_at = now
+        events.desk_item_changed(tx, "evidence_flagged", evidence.work_order_id)
     else:
         evidence.status = "complete"
         evidence.resolved_at = now

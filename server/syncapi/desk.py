@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server import events
 from server.auth import Actor
 from server.dbtypes import utcnow
 from server.errors import Conflict, Invalid
@@ -107,6 +108,7 @@ async def resolve_conflict(
     if wo is not None:
         await feed.touch(tx, wo)  # the crew sees the resolution on its next pull
         feed.hint(tx, conflict.crew_id, wo.id)
+    events.desk_item_changed(tx, "conflict_resolved", conflict.work_order_id)
     await tx.flush()
     return conflict
 

@@ -833,6 +833,7 @@ async def _conflict(
     tx.add(conflict)
     if wo is not None:
         _touch(tx, batch, wo)
+    events.desk_item_changed(tx, "conflict_recorded", conflict.work_order_id)
     return conflict
 
 

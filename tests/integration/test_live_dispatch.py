@@ -89,3 +89,52 @@ async def test_changes_reach_the_dispatch_console_stream(app: Any) -> None:
                 assert event == "request_created"
                 assert data["status"] == submitted.json()["status"]
                 assert data["ids"] == [data["id"]]
+
+
+async def test_conflicts_recorded_and_resolved_reach_the_console(app: Any) -> None:
+    """A crew's completion of an order the office cancelled meanwhile records a conflict: the
+    consoles hear it (their inbox refreshes), and hear its resolution by another dispatcher."""
+    from server.app import create_app
+    from server.settings import get_settings
+    from tests.support.sync_helpers import SNOW_1, crew_ids, device, work_order
+
+    async def until(lines: Any, wanted: str) -> dict[str, Any]:
+        while True:
+            event, data = await asyncio.wait_for(_next_event(lines), 15)
+            if event == wanted:
+                return data
+
+    with LiveServer(create_app(get_settings())) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
+            console = await _login(http, "repartiteur1", "dispatcher")
+            other = {"Authorization": f"Bearer {await _login(http, 'repartiteur2', 'dispatcher')}"}
+            phone = await device(http, "mtremblay")
+            wo = await work_order(http, other, (await crew_ids(http, other))[SNOW_1])
+            async with http.stream(
+                "GET", "/api/v1/live/events", params={"access_token": console}, headers=SSE
+            ) as stream:
+                lines = stream.aiter_lines()
+                assert await _next_event(lines) == ("hello", {"channel": "dispatch"})
+                cancelled = await http.post(
+                    f"/api/v1/work-orders/{wo['id']}/cancel", json={"reason": "x"}, headers=other
+                )
+                assert cancelled.status_code == 200, cancelled.text
+                answer = await phone.push(
+                    phone.mutation(
+                        "workorder.complete@1",
+                        {"work_order_id": wo["id"], "outcome": "fixed"},
+                        wo["version"],
+                    )
+                )
+                assert answer["results"][0]["conflict_id"] is not None, answer
+                recorded = await until(lines, "conflict_recorded")
+                assert recorded["id"] == wo["id"]
+
+                conflict_id = answer["results"][0]["conflict_id"]
+                resolved = await http.post(
+                    f"/api/v1/sync/conflicts/{conflict_id}/resolve",
+                    json={"resolution": "keep_cancellation", "note": ""},
+                    headers=other,
+                )
+                assert resolved.status_code == 200, resolved.text
+                assert (await until(lines, "conflict_resolved"))["id"] == wo["id"]

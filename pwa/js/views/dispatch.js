@@ -59,7 +59,9 @@ function connectLive() {
   source.onopen = () => setLive("live_connected");
   source.onmessage = () => load();
   // "hello" on every (re)connect (what was missed meanwhile), then one event per committed change.
-  for (const name of ["hello", "work_order_changed", "request_created", "sla_escalated", "notice_acknowledged"]) {
+  const events = ["hello", "work_order_changed", "request_created", "sla_escalated", "notice_acknowledged",
+    "conflict_recorded", "conflict_resolved", "evidence_changed", "evidence_flagged"];
+  for (const name of events) {
     source.addEventListener(name, () => load());
   }
   source.onerror = () => {
