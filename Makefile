@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help run serve scheduler vapid cluster cluster-sim test-cluster test-push test test-js test-e2e test-sqlite test-postgres lint typecheck bench-photos bench-sync migrate demo clean sim
+.PHONY: help run serve scheduler vapid cluster cluster-sim test-cluster test-push test test-js test-e2e test-sqlite test-postgres lint typecheck bench-photos bench-sync load migrate demo clean sim
 
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ bench-photos: .venv/.synced ## Photo derivative time and memory for a 12 MP JPEG
 
 bench-sync: .venv/.synced ## Sync push/pull speed on SQLite and PostgreSQL (ARGS="--sizes 10000,1000000")
 	$(PY) bench/bench_sync.py $(ARGS)
+
+load: .venv/.synced ## Reconnect storm on PostgreSQL: 1,000 devices x 50 queued mutations + 1,000 SSE (ARGS="--processes 3")
+	$(PY) bench/load.py $(ARGS)
 
 SEED ?= 1
 DEVICES ?= 40

@@ -101,6 +101,7 @@ class Settings:
     sync_min_schema: int = 1
     sync_sse_heartbeat_seconds: float = 20.0
     sync_sse_max_seconds: float = 300.0
+    live_coalesce_seconds: float = 0.5  # SSE hints arriving this close are sent as one
     # several processes (docs/deploy.md): how long a stopped API process lets in-flight
     # requests finish before it cancels them (uvicorn's timeout_graceful_shutdown)
     shutdown_grace_seconds: float = 20.0
@@ -216,6 +217,7 @@ def get_settings() -> Settings:
         sync_min_schema=_env_int("SYNC_MIN_SCHEMA", 1),
         sync_sse_heartbeat_seconds=_env_float("SYNC_SSE_HEARTBEAT_SECONDS", 20.0),
         sync_sse_max_seconds=_env_float("SYNC_SSE_MAX_SECONDS", 300.0),
+        live_coalesce_seconds=_env_float("LIVE_COALESCE_SECONDS", 0.5),
         shutdown_grace_seconds=_env_float("SHUTDOWN_GRACE_SECONDS", 20.0),
         rate_limit_public=_env_rate("RATE_LIMIT_PUBLIC", "30/3600"),
         rate_limit_login=_env_rate("RATE_LIMIT_LOGIN", "30/900"),
