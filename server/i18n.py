@@ -54,6 +54,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Le contenu envoyé est trop volumineux.",
         "en": "The request body is too large.",
     },
+    "note_empty": {
+        "fr": "La note est vide.",
+        "en": "The note is empty.",
+    },
+    "note_id_taken": {
+        "fr": "L'identifiant de note {id} est déjà pris par une autre note.",
+        "en": "Note id {id} is already used by another note.",
+    },
     "too_many_requests": {
         "fr": "Trop de requêtes. Réessayez dans un moment.",
         "en": "Too many requests. Try again shortly.",

@@ -14,6 +14,7 @@ Request and response types of the wire protocol (docs/sync-protocol.md) are at t
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -263,3 +264,20 @@ class MutationLogEntry(SQLModel):
 
 
 MAX_DB_ID = MAX_ID
+
+
+class NoteCreate(SQLModel):
+    """A dispatcher's note to the crew (it reaches the phones with the order's next pull)."""
+
+    body: str = Field(min_length=1, max_length=2000)
+    # optional: a retried POST with the same id adds nothing (made by the console)
+    note_id: uuid.UUID | None = None
+
+
+class NotePublic(SQLModel):
+    id: str
+    work_order_id: int
+    body: str
+    author: str
+    from_office: bool  # written by a dispatcher (no crew, no device)
+    created_at: datetime

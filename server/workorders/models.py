@@ -11,6 +11,7 @@ from sqlmodel import Field, SQLModel
 from server.audit import AuditEventPublic
 from server.dbtypes import MAX_ID, JSONDict, UTCDateTime, utcnow
 from server.requests.models import RequestForCrew, ServiceRequestPublic
+from server.syncapi.models import NotePublic
 
 
 class WorkOrder(SQLModel, table=True):
@@ -93,6 +94,7 @@ class WorkOrderPublic(SQLModel):
 class WorkOrderDetail(WorkOrderPublic):
     requests: list[ServiceRequestPublic]
     history: list[AuditEventPublic]
+    notes: list[NotePublic] = Field(default_factory=list)  # crews' and the office's, oldest first
 
 
 class WorkOrderForCrew(WorkOrderPublic):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.params import FromQuery, JSONBody, Parameter
 
 from server.auth import crew_guard, dispatcher_guard
 from server.errors import Invalid
 from server.params import CurrentActor, DbId, QueryDbId, Tx
+from server.syncapi import desk
+from server.syncapi.models import NoteCreate, NotePublic
 from server.workorders import service
 from server.workorders.models import (
     AssignBody,
@@ -158,6 +160,19 @@ class WorkOrderController(Controller):
         self, tx: Tx, actor: CurrentActor, work_order_id: DbId, data: JSONBody[TransitionBody]
     ) -> WorkOrderPublic:
         return await _transition(tx, actor, work_order_id, data)
+
+    @post(
+        "/{work_order_id:int}/notes",
+        operation_id="addWorkOrderNote",
+        summary="A dispatcher's note to the crew (reaches the phones with their next pull)",
+        status_code=201,
+    )
+    async def add_note(
+        self, tx: Tx, actor: CurrentActor, work_order_id: DbId, data: JSONBody[NoteCreate]
+    ) -> Response[NotePublic]:
+        """Idempotent with ``note_id``: 201 when added, 200 when that note was already there."""
+        note, created = await desk.add_office_note(tx, work_order_id, data, actor)
+        return Response(note, status_code=201 if created else 200)
 
     @post("/{work_order_id:int}/merge", operation_id="mergeRequestsIntoWorkOrder", status_code=200)
     async def merge(

@@ -543,10 +543,13 @@ async def detail(
     if actor.is_dispatcher:
         st = await tx.get(ServiceType, wo.service_type_id)
         assert st is not None
+        from server.syncapi.desk import notes_of  # (desk builds on this module)
+
         return WorkOrderDetail(
             **public.model_dump(),
             requests=[to_public(r, st) for r in requests],
             history=events,
+            notes=await notes_of(tx, wo.id or 0),
         )
     return WorkOrderForCrew(
         **public.model_dump(),

@@ -50,6 +50,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/work-orders/{work_order_id:int}/assign"): {A, D},
     ("POST", "/api/v1/work-orders/{work_order_id:int}/cancel"): {A, D},
     ("POST", "/api/v1/work-orders/{work_order_id:int}/merge"): {A, D},
+    ("POST", "/api/v1/work-orders/{work_order_id:int}/notes"): {A, D},
     ("POST", "/api/v1/work-orders/{work_order_id:int}/priority"): {A, D},
     ("POST", "/api/v1/work-orders/{work_order_id:int}/transition"): {A, D},
     ("GET", "/api/v1/crew/work-orders"): {C},

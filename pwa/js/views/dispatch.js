@@ -289,6 +289,8 @@ function renderOrders(orders) {
     const priority = h("select", { "i18n-aria-label": "field_priority", class: "priority-select" },
       [1, 2, 3, 4].map((p) => h("option", { value: p, selected: p === o.priority, i18n: `priority_${p}` })));
     const reason = h("input", { "i18n-placeholder": "field_cancel_reason", "i18n-aria-label": "field_cancel_reason", maxlength: 500, class: "cancel-reason" });
+    const note = h("input", { "i18n-placeholder": "field_office_note", "i18n-aria-label": "field_office_note", maxlength: 2000, class: "office-note" });
+    const noteId = crypto.randomUUID(); // one per drawn row: a double click adds the note once
     return h("li", { "data-work-order": o.id, "data-status": o.status, "data-crew": o.crew_id ?? "" },
       h("label", { class: "row" }, h("input", { type: "checkbox", checked: state.selected.has(o.id), onchange: (e) => e.target.checked ? state.selected.add(o.id) : state.selected.delete(o.id), "i18n-aria-label": "field_select" }),
         h("strong", { text: `#${o.id} ${o.title || o.service_name}` })),
@@ -310,7 +312,13 @@ function renderOrders(orders) {
           if (done.ok) say("cancelled_msg", { id: o.id });
           load();
         } }),
-        h("button", { class: "evidence", i18n: "action_photos", onclick: () => showEvidence(o.id) })));
+        h("button", { class: "evidence", i18n: "action_photos", onclick: () => showEvidence(o.id) }),
+        note, h("button", { class: "add-note", i18n: "action_add_office_note", onclick: async () => {
+          if (!note.value.trim()) return say("error_note_required");
+          const done = await call("POST", `/api/v1/work-orders/${o.id}/notes`, { body: note.value.trim(), note_id: noteId });
+          if (done.ok) say("office_note_added_msg", { id: o.id });
+          load();
+        } })));
   })));
 }
 
