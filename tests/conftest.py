@@ -17,22 +17,17 @@ from typing import Any
 
 import pytest
 
+from tests.support.pg import admin_sql
+from tests.support.pg import database_url as pg_database_url
+
 BACKEND = os.environ.get("TOURNEE_TEST_DATABASE", "sqlite")
-PG_ADMIN_URL = os.environ.get(
-    "TOURNEE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="tournee-test-"))
 _PG_DB = f"tournee_test_{uuid.uuid4().hex[:10]}"
 
 
-def _pg_url(db: str) -> str:
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    return f"{base}/{db}"
-
-
 def _database_url() -> str:
     if BACKEND == "postgresql":
-        return _pg_url(_PG_DB)
+        return pg_database_url(_PG_DB)
     return f"sqlite:///{_RUN_DIR / 'test.sqlite3'}"
 
 
@@ -91,16 +86,7 @@ def database_url() -> Iterator[str]:
 def _admin_sql(statement: str) -> None:
     import asyncio
 
-    import asyncpg
-
-    async def run() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
+    asyncio.run(admin_sql(statement))
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from tests.support.pg import admin_sql, database_url
+
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.cluster", description=__doc__)
@@ -27,26 +29,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def _admin(sql: str) -> None:
-    import asyncpg
-
-    admin = os.environ.get("TOURNEE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     run_dir = Path(tempfile.mkdtemp(prefix="tournee-cluster-sim-"))
     pg_db = f"tournee_csim_{uuid.uuid4().hex[:10]}"
-    admin = os.environ.get("TOURNEE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-    asyncio.run(_admin(f'CREATE DATABASE "{pg_db}"'))
+    asyncio.run(admin_sql(f'CREATE DATABASE "{pg_db}"'))
     # The environment is set before anything reads the settings (house style).
     os.environ["TOURNEE_VAR_DIR"] = str(run_dir / "var")
-    os.environ["TOURNEE_DATABASE_URL"] = f"{admin.rsplit('/', 1)[0]}/{pg_db}"
+    os.environ["TOURNEE_DATABASE_URL"] = database_url(pg_db)
     os.environ.setdefault("TOURNEE_SECRET_KEY", "cluster-sim-secret")
     os.environ["TOURNEE_SCHEDULER"] = "0"
     # Every simulated phone and citizen signs in from 127.0.0.1: no per-address limit.
@@ -94,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"process logs kept in {run_dir / 'cluster-logs'}")
         return 0 if passed else 1
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)'))
+        asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)'))
         if passed:
             shutil.rmtree(run_dir, ignore_errors=True)
 

@@ -16,6 +16,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from tests.support.pg import admin_sql, database_url
+
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.sim", description=__doc__)
@@ -29,25 +31,13 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def _admin(sql: str) -> None:
-    import asyncpg
-
-    admin = os.environ.get("TOURNEE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     run_dir = Path(tempfile.mkdtemp(prefix="tournee-sim-"))
     pg_db = f"tournee_sim_{uuid.uuid4().hex[:10]}"
-    admin = os.environ.get("TOURNEE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
     if args.postgres:
-        url = f"{admin.rsplit('/', 1)[0]}/{pg_db}"
-        asyncio.run(_admin(f'CREATE DATABASE "{pg_db}"'))
+        url = database_url(pg_db)
+        asyncio.run(admin_sql(f'CREATE DATABASE "{pg_db}"'))
     else:
         url = f"sqlite:///{run_dir / 'sim.sqlite3'}"
     # The environment is set before anything reads the settings (house style).
@@ -94,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if report.passed else 1
     finally:
         if args.postgres:
-            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)'))
+            asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)'))
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
