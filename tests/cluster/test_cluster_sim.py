@@ -59,4 +59,9 @@ def test_fleet_over_three_api_processes_survives_sigkill_of_an_api_and_a_schedul
     assert report.ways == {"pinned_round_robin": 7, "random_per_request": 7}
     assert min(report.picks.values()) > 0, report.picks  # every process served dispatchers
     assert report.sim.mutations >= 100, report.sim.summary()
-    assert report.push["deliveries"] >= 2 * report.push["browsers"] > 0, report.push
+    # Every browser was sent at least its confirmation and one status push; a status push still
+    # waiting (quiet hours, backoff) when a newer one for the same request arrived is
+    # superseded (one Topic per request: the phone shows the latest only), not delivered.
+    rows = report.push["rows"]
+    sent = rows.get("delivered", 0) + rows.get("superseded", 0)
+    assert sent >= 2 * report.push["browsers"] > 0, report.push
