@@ -114,3 +114,19 @@ async def client(app: Any) -> AsyncIterator[Any]:
 
     async with AsyncTestClient(app=app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+async def dispatcher(client: Any) -> dict[str, str]:
+    """Headers of a signed-in dispatcher (repartiteur1)."""
+    from tests.support.data import login
+
+    return await login(client, "repartiteur1", "dispatcher")
+
+
+@pytest.fixture
+async def crews(client: Any, dispatcher: dict[str, str]) -> dict[str, int]:
+    """Crew ids by code."""
+    from tests.support.sync_helpers import crew_ids
+
+    return await crew_ids(client, dispatcher)

@@ -10,39 +10,26 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from server.notify.models import PushMessage
 from server.notify.service import load_vapid_keys
 from server.settings import Settings
 from tests.integration.test_scheduler_jobs import ROOT, _all, _env
 from tests.support.notify import (
-    app_over,
     dispatcher,
     new_request,
     payloads,
-    push_settings,
+    push_app,
+    push_settings_fixture,
     subscribe,
 )
 from tests.support.push_service import PushService
 
+PUSH_FIXTURES = (push_app, push_settings_fixture)  # this module's `app` and `settings`
+
 BATCH = 2
 LATENCY_S = 0.4  # each push takes this long at the push service: a batch is in hand for a while
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return push_settings(tmp_path)
-
-
-@pytest.fixture
-async def app(database_url: str, settings: Settings) -> AsyncIterator[Any]:
-    async for application in app_over(settings):
-        yield application
 
 
 async def _scheduler(settings: Settings) -> asyncio.subprocess.Process:

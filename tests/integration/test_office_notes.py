@@ -6,15 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import pytest
-
-from tests.support.data import login
 from tests.support.sync_helpers import SNOW_1, crew_ids, device, work_order
-
-
-@pytest.fixture
-async def dispatcher(client: Any) -> dict[str, str]:
-    return await login(client, "repartiteur1", "dispatcher")
 
 
 async def test_office_note_reaches_the_crew_and_the_detail(

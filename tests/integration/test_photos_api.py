@@ -207,11 +207,6 @@ async def crew(client: Any) -> dict[str, str]:
     return await login(client, "ngauthier", "crew", device_label="Téléphone photos")
 
 
-@pytest.fixture
-async def dispatcher(client: Any) -> dict[str, str]:
-    return await login(client, "repartiteur1", "dispatcher")
-
-
 # --------------------------------------------------------------------------- uploads
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,30 +26,22 @@ from server.settings import Settings
 from tests.support.notify import (
     SUB,
     act,
-    app_over,
     assign,
     dispatcher,
     new_request,
     payloads,
+    push_app,
     push_settings,
+    push_settings_fixture,
     run_push_job,
     subscribe,
     work_order_for,
 )
 from tests.support.push_service import PushService
 
+PUSH_FIXTURES = (push_app, push_settings_fixture)  # this module's `app` and `settings`
+
 TORONTO = ZoneInfo("America/Toronto")
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return push_settings(tmp_path)
-
-
-@pytest.fixture
-async def app(database_url: str, settings: Settings) -> AsyncIterator[Any]:
-    async for application in app_over(settings):
-        yield application
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,25 +34,18 @@ from tests.support.notify import (
     dispatcher,
     new_request,
     payloads,
+    push_app,
     push_settings,
+    push_settings_fixture,
     run_push_job,
     subscribe,
     work_order_for,
 )
 from tests.support.push_service import PushService
 
+PUSH_FIXTURES = (push_app, push_settings_fixture)  # this module's `app` and `settings`
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return push_settings(tmp_path)
-
-
-@pytest.fixture
-async def app(database_url: str, settings: Settings) -> AsyncIterator[Any]:
-    async for application in app_over(settings):
-        yield application
 
 
 async def _all(settings: Settings, model: Any) -> list[Any]:

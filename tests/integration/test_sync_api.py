@@ -6,20 +6,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.data import login
-from tests.support.sync_helpers import SNOW_1, SNOW_2, crew_ids, device, new_uuid, work_order
+from tests.support.sync_helpers import SNOW_1, SNOW_2, device, new_uuid, work_order
 
 SHA = "a" * 64
-
-
-@pytest.fixture
-async def dispatcher(client: Any) -> dict[str, str]:
-    return await login(client, "repartiteur1", "dispatcher")
-
-
-@pytest.fixture
-async def crews(client: Any, dispatcher: dict[str, str]) -> dict[str, int]:
-    return await crew_ids(client, dispatcher)
 
 
 async def _conflict(client: Any, dispatcher: dict[str, str], conflict_id: int) -> dict[str, Any]:

@@ -7,15 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from tests.support.data import login
 from tests.support.sync_helpers import SNOW_1, crew_ids, device, new_uuid, work_order
-
-
-@pytest.fixture
-async def dispatcher(client: Any) -> dict[str, str]:
-    return await login(client, "repartiteur1", "dispatcher")
 
 
 async def test_uuids_sent_again_in_a_later_batch(client: Any, dispatcher: dict[str, str]) -> None:

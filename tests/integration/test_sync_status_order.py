@@ -7,20 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from tests.support.data import login
-from tests.support.sync_helpers import SNOW_1, Device, crew_ids, device, work_order
-
-
-@pytest.fixture
-async def dispatcher(client: Any) -> dict[str, str]:
-    return await login(client, "repartiteur1", "dispatcher")
-
-
-@pytest.fixture
-async def crews(client: Any, dispatcher: dict[str, str]) -> dict[str, int]:
-    return await crew_ids(client, dispatcher)
+from tests.support.sync_helpers import SNOW_1, Device, device, work_order
 
 
 def _status(phone: Device, wo_id: int, status: str, base: int) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from server.db import Database
 from server.notify.jobs import DeliveryReport, deliver_pushes
 from server.notify.service import load_vapid_keys
@@ -44,6 +46,19 @@ async def app_over(settings: Settings) -> AsyncIterator[Any]:
     finally:
         await db.dispose()
     yield application
+
+
+@pytest.fixture(name="settings")
+def push_settings_fixture(tmp_path: Path) -> Settings:
+    """For push tests: import it (with :func:`push_app`) to override ``settings`` and ``app``."""
+    return push_settings(tmp_path)
+
+
+@pytest.fixture(name="app")
+async def push_app(database_url: str, settings: Settings) -> AsyncIterator[Any]:
+    """The app over the push settings (a clean, seeded database)."""
+    async for application in app_over(settings):
+        yield application
 
 
 async def run_push_job(
