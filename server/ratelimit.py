@@ -15,6 +15,7 @@ deleted by the prune job. The client address is ``request.client``: behind a pro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -62,13 +63,13 @@ async def hit(
     return max(1, start + seconds - epoch)
 
 
-def rate_limit_guard(scope: str, setting: str) -> Any:
-    """A guard counting one hit of ``scope`` per call, limited by ``Settings.<setting>``
-    (``rate_limit_public`` or ``rate_limit_login``)."""
+def rate_limit_guard(scope: str, limit_of: Callable[[Settings], tuple[int, int] | None]) -> Any:
+    """A guard counting one hit of ``scope`` per call, limited by ``limit_of(settings)``
+    (e.g. ``Settings.rate_limit_public``; None: no limit)."""
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         settings: Settings = connection.app.state.settings
-        limit: tuple[int, int] | None = getattr(settings, setting)
+        limit = limit_of(settings)
         if limit is None:
             return
         client = connection.client.host if connection.client else "unknown"

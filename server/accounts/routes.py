@@ -29,7 +29,7 @@ class AuthController(Controller):
         "/login",
         operation_id="login",
         status_code=200,
-        guards=[public_guard, rate_limit_guard("login", "rate_limit_login")],
+        guards=[public_guard, rate_limit_guard("login", lambda s: s.rate_limit_login)],
     )
     async def login(
         self, tx: Tx, settings: AppSettings, data: JSONBody[LoginRequest]

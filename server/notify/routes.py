@@ -48,7 +48,7 @@ class PushSubscriptionController(Controller):
         "/",
         operation_id="subscribeToRequest",
         status_code=201,
-        guards=[rate_limit_guard("public", "rate_limit_public")],
+        guards=[rate_limit_guard("public", lambda s: s.rate_limit_public)],
     )
     async def subscribe(
         self,

@@ -153,7 +153,7 @@ class CitizenController(Controller):
     @post(
         "/",
         operation_id="submitCitizenRequest",
-        guards=[rate_limit_guard("public", "rate_limit_public")],
+        guards=[rate_limit_guard("public", lambda s: s.rate_limit_public)],
     )
     async def submit(
         self, tx: Tx, settings: AppSettings, data: JSONBody[ServiceRequestCreate]
