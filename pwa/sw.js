@@ -1,6 +1,8 @@
-// Service worker: serves the app shell from a versioned cache (offline cold start) and shows Web
-// Push notifications. No business logic here: data, outbox and sync live in the page (IndexedDB).
-const VERSION = "v1";
+// Service worker: serves the app shell from a versioned cache, cache first (a cold start is as
+// fast with a silent network as offline), refreshed in the background and announced to the page;
+// relays Background Sync to the page; shows Web Push notifications. No business logic here:
+// data, outbox and sync live in the page (IndexedDB).
+const VERSION = "v2";
 const SHELL_CACHE = `tournee-shell-${VERSION}`;
 const SHELL = [
   "/",
@@ -17,6 +19,10 @@ const SHELL = [
   "/js/replica.js",
   "/js/sync.js",
   "/js/photos.js",
+  "/js/transitions.js",
+  "/js/exif.js",
+  "/js/shrink.js",
+  "/js/shrink-worker.js",
   "/js/push.js",
   "/js/views/crew.js",
   "/js/views/citizen.js",
@@ -39,8 +45,26 @@ self.addEventListener("activate", (event) => {
   );
 });
 
-// Shell files: network first (fresh after a deploy), the cache when offline. API, sync and photo
-// calls are never cached by the worker.
+// Shell files: cache first, then refreshed from the network in the background; when a file
+// changed, the open pages are told (they offer a reload). Not cached yet: network. API, sync and
+// photo calls never touch the cache.
+let announced = false;
+async function revalidate(key, request, cached) {
+  try {
+    const response = await fetch(request, { cache: "no-cache" });
+    if (!response.ok) return;
+    const cache = await caches.open(SHELL_CACHE);
+    const changed = cached && (await cached.clone().text()) !== (await response.clone().text());
+    await cache.put(key, response);
+    if (changed && !announced) {
+      announced = true;
+      for (const client of await self.clients.matchAll({ type: "window" })) client.postMessage({ type: "shell_updated" });
+    }
+  } catch {
+    /* offline or lie-fi: the cached copy stays */
+  }
+}
+
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   if (request.method !== "GET") return;
@@ -48,16 +72,32 @@ self.addEventListener("fetch", (event) => {
   if (url.origin !== self.location.origin) return;
   if (/^\/(api|sync|media|open311|schema|healthz)(\/|$)/.test(url.pathname)) return;
   const key = request.mode === "navigate" ? "/" : url.pathname;
+  if (!SHELL.includes(key)) return;
   event.respondWith(
-    fetch(request)
-      .then((response) => {
-        if (response.ok && SHELL.includes(key)) {
-          const copy = response.clone();
-          caches.open(SHELL_CACHE).then((cache) => cache.put(key, copy));
-        }
-        return response;
-      })
-      .catch(() => caches.match(key, { cacheName: SHELL_CACHE }).then((cached) => cached || Response.error())),
+    caches.match(key, { cacheName: SHELL_CACHE }).then((cached) => {
+      const refresh = revalidate(key, request, cached);
+      if (cached) {
+        event.waitUntil(refresh);
+        return cached;
+      }
+      return fetch(request).catch(() => Response.error());
+    }),
+  );
+});
+
+// Background Sync (where the browser has it): the page registers "tournee-sync" when it has
+// something to send; the browser fires it once the link is back, even if the page missed the
+// "online" event. The worker only asks an open page to sync and waits for its answer.
+self.addEventListener("sync", (event) => {
+  if (event.tag !== "tournee-sync") return;
+  event.waitUntil(
+    self.clients.matchAll({ type: "window" }).then((windows) => Promise.all(windows.map((client) =>
+      new Promise((resolve) => {
+        const channel = new MessageChannel();
+        const timer = setTimeout(resolve, 5 * 60 * 1000);
+        channel.port1.onmessage = () => { clearTimeout(timer); resolve(); };
+        client.postMessage({ type: "sync" }, [channel.port2]);
+      })))),
   );
 });
 

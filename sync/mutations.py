@@ -20,7 +20,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from sync.states import Outcome, Status
+from sync.states import TRANSITIONS, Action, Outcome, Role, Status, allowed_actions
 
 __all__ = [
     "CURRENT_VERSIONS",
@@ -36,6 +36,7 @@ __all__ = [
     "SetField",
     "SetStatus",
     "VoidMaterial",
+    "crew_transition_table",
     "parse_mutation",
     "split_name",
 ]
@@ -49,6 +50,27 @@ DISPATCH_FIELDS: frozenset[str] = frozenset(
 """Fields owned by dispatch: a crew's attempt becomes a suggestion (``workorder.set_field``)."""
 
 PHOTO_KINDS: frozenset[str] = frozenset({"before", "after", "other"})
+
+
+def crew_transition_table() -> dict[str, dict[str, object]]:
+    """What a crew phone may offer from each status, read from :data:`sync.states.TRANSITIONS`.
+
+    ``{status: {"set_status": [targets of workorder.set_status], "complete": bool}}`` for an
+    order that has a crew (a crew only sees its own). The pull sends it to the phones as
+    reference data (``crew_transition/<status>``) and the app draws its buttons from it, so
+    the app cannot offer a move the server refuses (docs/adr/0061).
+    """
+    table: dict[str, dict[str, object]] = {}
+    for status in Status:
+        actions = allowed_actions(status, Role.CREW, has_crew=True)
+        targets = {TRANSITIONS[status, a].target for a in actions if a is not Action.COMPLETE}
+        table[status.value] = {
+            "status": status.value,
+            "set_status": [s.value for s in Status if s in targets and s in SETTABLE_STATUSES],
+            "complete": Action.COMPLETE in actions,
+        }
+    return table
+
 
 _NAME = re.compile(r"^([a-z][a-z0-9_.]{0,80})@([0-9]{1,4})$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -46,4 +46,12 @@ route().then(() => {
 
 if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {});
+  // The worker refreshed the shell in the background: offer the new version (never forced,
+  // a crew may be typing).
+  navigator.serviceWorker.addEventListener("message", (event) => {
+    if (event.data?.type !== "shell_updated" || document.getElementById("update-ready")) return;
+    document.body.append(h("div", { id: "update-ready", class: "update-ready", role: "status" },
+      h("span", { i18n: "sw_update_ready" }),
+      h("button", { class: "small primary", i18n: "action_reload", onclick: () => location.reload() })));
+  });
 }

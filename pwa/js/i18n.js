@@ -39,7 +39,16 @@ export const CATALOGUE = {
   // sync status
   status_online: { fr: "En ligne", en: "Online" },
   status_offline: { fr: "Hors ligne", en: "Offline" },
-  status_pending: { fr: "En attente : {count}", en: "Pending: {count}" },
+  status_pending: { fr: "Modifs : {count}", en: "Edits: {count}" },
+  status_photos_waiting: { fr: "Photos : {count} ({size} Mo)", en: "Photos: {count} ({size} MB)" },
+  status_photo_sending: { fr: "Envoi photo {index}/{count} : {percent} %", en: "Sending photo {index}/{count}: {percent}%" },
+  status_refused: { fr: "{count} envoi(s) refusé(s) — voir les avis", en: "{count} change(s) refused — see notices" },
+  crew_notices_title: { fr: "Avis et envois refusés ({count})", en: "Notices and refused changes ({count})" },
+  action_ok: { fr: "OK", en: "OK" },
+  action_dismiss_notice: { fr: "Marquer cet avis comme lu", en: "Mark this notice as read" },
+  action_dismiss_all: { fr: "Tout marquer comme lu", en: "Mark all as read" },
+  sw_update_ready: { fr: "Nouvelle version prête.", en: "New version ready." },
+  action_reload: { fr: "Recharger", en: "Reload" },
   status_last_sync: { fr: "Dernière synchro : {time}", en: "Last sync: {time}" },
   status_upgrade: { fr: "Mise à jour de l'app requise", en: "App update required" },
   sync_state_idle: { fr: "À jour", en: "Up to date" },
@@ -103,7 +112,6 @@ export const CATALOGUE = {
   detail_online_only: { fr: "Disponible après une synchronisation en ligne.", en: "Available after an online sync." },
 
   // notices (server outcomes) and dead letters
-  notices_title: { fr: "Avis de la répartition et envois refusés", en: "Dispatch notices and refused changes" },
   notice_conflict: { fr: "Bon {id} : enregistré, mais la répartition a le dernier mot —", en: "Order {id}: recorded, but dispatch has the last word —" },
   notice_rejected: { fr: "Bon {id} : refusé par le serveur —", en: "Order {id}: refused by the server —" },
   notice_dead: { fr: "Bon {id} : envoi impossible, conservé ici —", en: "Order {id}: could not be sent, kept here —" },

@@ -177,3 +177,18 @@ export function readDeadLetters(db) {
 export function readNotices(db) {
   return transaction(db, ["notices"], "readonly", ({ notices }) => getAll(notices));
 }
+
+/**
+ * The crew has read these: notices (`notices` seqs), refused writes (`dead` seqs) and refused
+ * photos (`photos` ids) are marked seen and leave the screen; nothing is deleted.
+ */
+export function markSeen(db, { notices: noticeSeqs = [], dead: deadSeqs = [], photos: photoIds = [] }) {
+  return transaction(db, ["notices", "dead", "photos"], "readwrite", async ({ notices, dead, photos }) => {
+    for (const [store, keys] of [[notices, noticeSeqs], [dead, deadSeqs], [photos, photoIds]]) {
+      for (const key of keys) {
+        const value = await get(store, key);
+        if (value) await put(store, { ...value, seen: true });
+      }
+    }
+  });
+}

@@ -1,6 +1,10 @@
-// The crew device's sync loop: push the outbox, pull the scope, upload photos. Runs on start, on
-// reconnect, on visibility change, after each change and on its own timer (backoff on failure,
-// a periodic pull while online). Conflict rules live on the server only.
+// The crew device's sync: two independent lanes (docs/adr/0061).
+// - mutations: push the outbox, then pull the scope. Runs on start, on reconnect, on visibility
+//   change, after each change, on a server hint and on its own timer (backoff on failure, a
+//   periodic pull while online). Never queued behind a photo.
+// - photos: one resumable upload at a time, with its own backoff. Between two chunks it waits
+//   for a running push/pull to finish, so a note written during a long photo backlog goes first.
+// Conflict rules live on the server only.
 
 import { request, retryAfterMs } from "./api.js";
 import { getMeta, setMeta } from "./idb.js";
@@ -31,6 +35,13 @@ export class SyncEngine {
     this.timer = null;
     this.state = "idle"; // idle | syncing | offline | error | signed_out | upgrade
     this.progress = new Map(); // photo_id → {offset, length}
+    // the photo lane
+    this.photoRunning = null;
+    this.photoAgain = false;
+    this.photoBackoffMs = 0;
+    this.photoTimer = null;
+    this.photoState = "idle"; // idle | uploading | waiting (backoff)
+    this.current = null; // the photo being sent: {photo_id, offset, length}
   }
 
   async envelope() {
@@ -85,17 +96,77 @@ export class SyncEngine {
     if (pushed !== "ok") return pushed;
     const pulled = await this.pull(token);
     if (pulled !== "ok") return pulled;
-    const uploaded = await uploadPhotos(this.db, token, this.request, (id, offset, length) => {
-      this.progress.set(id, { offset, length });
-      this.onChange(offset >= length ? "data" : "progress");
-    });
-    if (uploaded === "signed_out") return this.signedOut("token_revoked");
-    if (uploaded !== "ok") return this.fail("offline");
     this.backoffMs = 0;
     this.state = "idle";
     await setMeta(this.db, { last_sync_at: new Date().toISOString() });
     this.schedule(POLL_MS);
     this.onChange("status");
+    this.photos(); // the photo lane runs on its own; this never waits for it
+    return "ok";
+  }
+
+  /** Is the mutation lane busy? The photo lane yields to it between chunks. */
+  async yieldToMutations() {
+    while (this.running) {
+      try {
+        await this.running;
+      } catch {
+        /* the mutation lane reports its own failures */
+      }
+    }
+  }
+
+  /** Upload the photos the server does not hold yet (coalesced, one at a time). */
+  photos() {
+    if (this.photoRunning) {
+      this.photoAgain = true;
+      return this.photoRunning;
+    }
+    clearTimeout(this.photoTimer);
+    this.photoRunning = (async () => {
+      try {
+        do {
+          this.photoAgain = false;
+          await this.photoRound();
+        } while (this.photoAgain);
+      } finally {
+        this.photoRunning = null;
+        this.current = null;
+        this.onChange("status");
+      }
+    })();
+    return this.photoRunning;
+  }
+
+  async photoRound() {
+    const token = await getMeta(this.db, "token");
+    if (!token) return "signed_out";
+    this.photoState = "uploading";
+    const uploaded = await uploadPhotos(this.db, token, this.request, {
+      onProgress: (id, offset, length) => {
+        this.progress.set(id, { offset, length });
+        this.current = offset >= length ? null : { photo_id: id, offset, length };
+        this.onChange(offset >= length ? "data" : "progress");
+      },
+      beforeChunk: () => this.yieldToMutations(),
+    });
+    this.current = null;
+    if (uploaded === "signed_out") {
+      this.photoState = "idle";
+      if (!this.running) await this.signedOut("token_revoked");
+      return uploaded;
+    }
+    if (uploaded !== "ok") {
+      const { base, delay } = backoffDelay(this.photoBackoffMs);
+      this.photoBackoffMs = base;
+      this.photoState = "waiting";
+      clearTimeout(this.photoTimer);
+      this.photoTimer = setTimeout(() => this.photos(), delay);
+      this.onChange("status");
+      return uploaded;
+    }
+    this.photoBackoffMs = 0;
+    this.photoState = "idle";
     return "ok";
   }
 

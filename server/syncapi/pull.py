@@ -37,6 +37,7 @@ from server.syncapi.models import (
 )
 from server.workorders.models import WorkOrder
 from sync.cursor import Cookie, decode_cookie, encode_cookie
+from sync.mutations import crew_transition_table
 
 # =========================================================================== pull
 
@@ -82,12 +83,14 @@ def _reference_patch(types: Sequence[ServiceType]) -> list[PatchOp]:
         patch.append(
             PatchOp("put", f"outcome/{code}", {"code": code, "name_fr": fr, "name_en": en})
         )
+    for status, moves in crew_transition_table().items():
+        patch.append(PatchOp("put", f"crew_transition/{status}", moves))
     return patch
 
 
 def _reference_digest(types: Sequence[ServiceType]) -> str:
     data = [_service_type_value(st) for st in sorted(types, key=lambda t: t.code)]
-    raw = json.dumps([data, OUTCOME_NAMES], sort_keys=True).encode()
+    raw = json.dumps([data, OUTCOME_NAMES, crew_transition_table()], sort_keys=True).encode()
     return hashlib.sha256(raw).hexdigest()[:16]
 
 

@@ -64,8 +64,8 @@ for (const [prefix, members] of Object.entries(FAMILIES)) {
 }
 
 test("t() fills parameters in the chosen language; French is the default", () => {
-  assert.equal(t("status_pending", { count: 3 }), "En attente : 3");
+  assert.equal(t("status_pending", { count: 3 }), "Modifs : 3");
   setLang("en");
-  assert.equal(t("status_pending", { count: 3 }), "Pending: 3");
+  assert.equal(t("status_pending", { count: 3 }), "Edits: 3");
   setLang("fr");
 });

@@ -5,10 +5,11 @@
 import { h, clear, formatTime } from "../dom.js";
 import { t, getLang } from "../i18n.js";
 import { openDatabase, getMeta, setMeta, transaction, put } from "../idb.js";
-import { enqueue, newUuid, newClientId, pendingCount, readDeadLetters, readNotices } from "../outbox.js";
+import { enqueue, markSeen, newUuid, newClientId, pendingCount, readDeadLetters, readNotices } from "../outbox.js";
 import { readWorkOrders, readWorkOrder, readReference, sortWorkList, isOverdue, isOpen } from "../replica.js";
-import { addPhoto, currentPosition, readPhotos } from "../photos.js";
+import { addPhoto, currentPosition, readPhotos, waitingPhotos } from "../photos.js";
 import { SyncEngine } from "../sync.js";
+import { crewMoves, transitionTable } from "../transitions.js";
 import { apiPost, apiGet } from "../api.js";
 
 let db = null;
@@ -37,6 +38,11 @@ async function ensureEngine() {
     window.addEventListener("online", () => engine.sync());
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") engine.sync();
+    });
+    // Background Sync relayed by the worker (sw.js): sync both lanes, then answer it.
+    navigator.serviceWorker?.addEventListener("message", (event) => {
+      if (event.data?.type !== "sync") return;
+      Promise.all([engine.sync(), engine.photos()]).finally(() => event.ports[0]?.postMessage({ done: true }));
     });
   }
   return engine;
@@ -143,22 +149,44 @@ function setText(el, key, args) {
   el.dataset.i18n = key;
 }
 
+// The status area, on every crew screen, kept to two short lines: network, edits waiting,
+// photos waiting (count and MB), the photo being sent with its progress, the last successful
+// sync, and a line when something was refused.
 async function renderStatus() {
   const bar = document.getElementById("sync-status");
   if (!bar) return;
   const pending = await pendingCount(db);
   const lastSync = await getMeta(db, "last_sync_at");
   const upgrade = await getMeta(db, "upgrade");
+  const photos = await readPhotos(db);
+  const waiting = waitingPhotos(photos);
+  const refused = (await readNotices(db)).filter((n) => !n.seen && n.outcome === "rejected").length +
+    (await readDeadLetters(db)).filter((d) => !d.seen).length + photos.filter((p) => p.state === "refused" && !p.seen).length;
   const online = navigator.onLine;
+  const current = engine.current;
+  const index = current ? photos.filter((p) => p.state !== "confirmed" && p.state !== "refused")
+    .sort((x, y) => String(x.captured_at).localeCompare(String(y.captured_at))).findIndex((p) => p.photo_id === current.photo_id) + 1 : 0;
   clear(bar).append(...[
-    h("span", { id: "net-state", class: online ? "ok" : "warn", i18n: online ? "status_online" : "status_offline" }),
-    h("span", { id: "pending-count", "data-count": pending, i18n: "status_pending", args: { count: pending } }),
-    h("span", { id: "last-sync", i18n: "status_last_sync", args: { time: lastSync ? formatTime(lastSync, getLang()) : t("never") } }),
-    h("span", { id: "sync-state", "data-state": engine.state, i18n: `sync_state_${engine.state}` }),
-    upgrade ? h("span", { class: "alert", i18n: "status_upgrade" }) : null,
-    h("button", { id: "sync-now", class: "primary", i18n: "action_sync_now", onclick: () => engine.sync() }),
+    h("div", { class: "status-line" },
+      h("span", { id: "net-state", class: online ? "ok" : "warn", i18n: online ? "status_online" : "status_offline" }),
+      h("span", { id: "pending-count", class: pending ? "warn" : null, "data-count": pending, i18n: "status_pending", args: { count: pending } }),
+      h("span", { id: "photos-waiting", class: waiting.count ? "warn" : null, "data-count": waiting.count, "data-bytes": waiting.bytes,
+        i18n: "status_photos_waiting", args: { count: waiting.count, size: formatMb(waiting.bytes) } }),
+      h("button", { id: "sync-now", class: "small", i18n: "action_sync_now", onclick: () => { engine.sync(); engine.photos(); } })),
+    h("div", { class: "status-line small" },
+      h("span", { id: "last-sync", i18n: "status_last_sync", args: { time: lastSync ? formatTime(lastSync, getLang()) : t("never") } }),
+      h("span", { id: "sync-state", "data-state": engine.state, i18n: `sync_state_${engine.state}` }),
+      current ? h("span", { id: "photo-sending", "data-photo-id": current.photo_id, i18n: "status_photo_sending",
+        args: { index, count: waiting.count, percent: Math.floor((100 * current.offset) / Math.max(1, current.length)) } }) : null),
+    current ? h("progress", { id: "photo-progress", class: "thin", max: current.length, value: current.offset }) : null,
+    refused ? h("a", { id: "refused-alert", class: "alert small", href: "#/equipe", "data-count": refused, i18n: "status_refused", args: { count: refused } }) : null,
+    upgrade ? h("span", { class: "alert small", i18n: "status_upgrade" }) : null,
   ].filter(Boolean));
   if (engine.state === "signed_out" && !(await getMeta(db, "token"))) renderCrew(screen.root, { id: screen.id });
+}
+
+function formatMb(bytes) {
+  return (bytes / (1024 * 1024)).toLocaleString(getLang() === "en" ? "en-CA" : "fr-CA", { maximumFractionDigits: 1, minimumFractionDigits: bytes ? 1 : 0 });
 }
 
 async function renderMain() {
@@ -178,22 +206,34 @@ function serviceName(types, code) {
   return h("span", { text: getLang() === "en" ? type.name_en : type.name_fr });
 }
 
+function typeName(types, code) {
+  const type = types.find((s) => s.code === code);
+  if (!type) return code || "";
+  return getLang() === "en" ? type.name_en : type.name_fr;
+}
+
 async function listView() {
   const orders = (await readWorkOrders(db)).filter((o) => !o.reassigned_away);
   const types = await readReference(db, "service_type");
   const open = sortWorkList(orders.filter((o) => isOpen(o.status)));
   const closed = orders.filter((o) => !isOpen(o.status));
-  const item = (o) => h("li", {},
-    h("a", { class: "work-item", href: `#/equipe/bt/${o.id}`, "data-work-order": o.id },
-      h("span", { class: `priority p${o.priority}`, i18n: "priority_short", args: { priority: o.priority } }),
-      h("span", { class: "grow stack-tight" },
-        h("strong", { text: o.title || o.address }),
-        serviceName(types, o.service_code),
-        h("span", { text: o.address })),
-      h("span", { class: "stack-tight end" },
-        statusBadge(o.status),
-        isOverdue(o) ? h("span", { class: "badge overdue", i18n: "overdue" }) : null,
-        h("span", { i18n: "due_at", args: { time: formatTime(o.due_at, getLang()) } }))));
+  // One compact card per job: priority and title (the service name only when the title says
+  // something else), the address, then status and due time on their own line: nothing overlaps
+  // at 360 px and four or more jobs fit on a phone screen.
+  const item = (o) => {
+    const service = typeName(types, o.service_code);
+    const title = o.title && o.title !== service ? o.title : service || o.address;
+    return h("li", {},
+      h("a", { class: "work-item", href: `#/equipe/bt/${o.id}`, "data-work-order": o.id },
+        h("span", { class: `priority p${o.priority}`, i18n: "priority_short", args: { priority: o.priority } }),
+        h("span", { class: "grow work-text" },
+          h("strong", { class: "one-line", text: title }),
+          h("span", { class: "one-line", text: o.address }),
+          h("span", { class: "work-meta" },
+            statusBadge(o.status),
+            isOverdue(o) ? h("span", { class: "badge overdue", i18n: "overdue" }) : null,
+            h("span", { class: "due", i18n: "due_at", args: { time: formatTime(o.due_at, getLang()) } })))));
+  };
   return h("div", { class: "stack" },
     await noticesView(),
     h("h2", { i18n: "crew_today" }),
@@ -203,22 +243,41 @@ async function listView() {
   );
 }
 
+// Notices (conflicts, refused edits, refused photos) fold into one line; each can be marked
+// read ("OK"), which hides it (it stays in IndexedDB).
 async function noticesView(workOrderId = null) {
-  const notices = (await readNotices(db)).filter((n) => workOrderId == null || n.work_order_id === workOrderId);
-  const dead = (await readDeadLetters(db)).filter((d) => workOrderId == null || d.mutation.work_order_id === workOrderId);
-  const photos = (await readPhotos(db)).filter((p) => p.state === "refused" && (workOrderId == null || p.work_order_id === workOrderId));
-  if (!notices.length && !dead.length && !photos.length) return null;
-  return h("section", { class: "card notices", id: "notices" },
-    h("h3", { i18n: "notices_title" }),
+  const mine = (id) => workOrderId == null || id === workOrderId;
+  const notices = (await readNotices(db)).filter((n) => !n.seen && mine(n.work_order_id));
+  const dead = (await readDeadLetters(db)).filter((d) => !d.seen && mine(d.mutation.work_order_id));
+  const photos = (await readPhotos(db)).filter((p) => p.state === "refused" && !p.seen && mine(p.work_order_id));
+  const count = notices.length + dead.length + photos.length;
+  if (!count) return null;
+  const dismiss = (keys) => async (event) => {
+    event.preventDefault();
+    await markSeen(db, keys);
+    refresh("data");
+    renderStatus();
+  };
+  const ok = (keys) => h("button", { class: "small", "i18n-aria-label": "action_dismiss_notice", i18n: "action_ok", onclick: dismiss(keys) });
+  return h("details", { class: "card notices", id: "notices", open: workOrderId != null },
+    h("summary", { i18n: "crew_notices_title", args: { count } }),
     h("ul", {},
-      notices.map((n) => h("li", { class: `notice-${n.outcome}`, "data-code": n.code ?? "" },
-        h("span", { i18n: n.outcome === "rejected" ? "notice_rejected" : "notice_conflict", args: { id: n.work_order_id } }),
-        " ", h("span", { i18n: `mutation_${n.name.split("@")[0].split(".")[1]}` }),
-        " — ", h("span", { i18n: knownCode(n.code) }))),
-      dead.map((d) => h("li", { class: "dead-letter", "data-code": d.reason.code ?? "" },
-        h("span", { i18n: "notice_dead", args: { id: d.mutation.work_order_id ?? "—" } }),
-        " ", h("span", { i18n: `mutation_${d.mutation.name.split("@")[0].split(".")[1] ?? "unknown"}` }))),
-      photos.map((p) => h("li", { class: "dead-letter" }, h("span", { i18n: "notice_photo_refused", args: { id: p.work_order_id } })))));
+      notices.map((n) => h("li", { class: `notice-${n.outcome} notice-row`, "data-code": n.code ?? "" },
+        h("span", { class: "grow" },
+          h("span", { i18n: n.outcome === "rejected" ? "notice_rejected" : "notice_conflict", args: { id: n.work_order_id } }),
+          " ", h("span", { i18n: `mutation_${n.name.split("@")[0].split(".")[1]}` }),
+          " — ", h("span", { i18n: knownCode(n.code) })),
+        ok({ notices: [n.seq] }))),
+      dead.map((d) => h("li", { class: "dead-letter notice-row", "data-code": d.reason.code ?? "" },
+        h("span", { class: "grow" },
+          h("span", { i18n: "notice_dead", args: { id: d.mutation.work_order_id ?? "—" } }),
+          " ", h("span", { i18n: `mutation_${d.mutation.name.split("@")[0].split(".")[1] ?? "unknown"}` })),
+        ok({ dead: [d.seq] }))),
+      photos.map((p) => h("li", { class: "dead-letter notice-row" },
+        h("span", { class: "grow", i18n: "notice_photo_refused", args: { id: p.work_order_id } }),
+        ok({ photos: [p.photo_id] })))),
+    count > 1 ? h("button", { class: "small", id: "dismiss-all", i18n: "action_dismiss_all",
+      onclick: dismiss({ notices: notices.map((n) => n.seq), dead: dead.map((d) => d.seq), photos: photos.map((p) => p.photo_id) }) }) : null);
 }
 
 const CODES = new Set([
@@ -239,6 +298,13 @@ async function queue(order, name, args) {
   await renderMain();
   await renderStatus();
   engine.sync(); // sync after each change
+  askBackgroundSync();
+}
+
+// Where the browser has Background Sync, ask it to wake us when the link is back; the app's own
+// triggers (online, visible, timers) work without it.
+function askBackgroundSync() {
+  navigator.serviceWorker?.ready.then((registration) => registration.sync?.register("tournee-sync")).catch(() => {});
 }
 
 async function detailView(id) {
@@ -257,16 +323,20 @@ async function detailView(id) {
   }));
   const readOnly = order.reassigned_away;
   const actions = h("div", { class: "actions", id: "actions" });
-  const s = order.status;
-  if (!readOnly && (s === "assigned" || s === "on_hold")) actions.append(h("button", { id: "act-en-route", class: "primary", i18n: "action_en_route", onclick: () => queue(order, "workorder.set_status@1", { status: "en_route" }) }));
-  if (!readOnly && (s === "en_route" || s === "on_hold" || s === "assigned")) actions.append(h("button", { id: "act-on-site", class: "primary", i18n: "action_on_site", onclick: () => queue(order, "workorder.set_status@1", { status: "on_site" }) }));
-  if (!readOnly && (s === "en_route" || s === "on_site")) {
-    const reason = h("input", { id: "hold-reason", "i18n-placeholder": "field_hold_reason", "i18n-aria-label": "field_hold_reason", maxlength: 500 });
-    actions.append(h("form", { class: "inline", onsubmit: (e) => { e.preventDefault(); queue(order, "workorder.set_status@1", { status: "on_hold", reason: reason.value || undefined }); } },
-      reason, h("button", { id: "act-on-hold", type: "submit", i18n: "action_on_hold" })));
+  // Only the moves the server's table allows from this status (pwa/js/transitions.js).
+  const moves = readOnly ? [] : crewMoves(order.status, transitionTable(await readReference(db, "crew_transition")));
+  for (const move of moves.filter((m) => m.kind === "set_status")) {
+    if (move.target === "on_hold") {
+      const reason = h("input", { id: "hold-reason", "i18n-placeholder": "field_hold_reason", "i18n-aria-label": "field_hold_reason", maxlength: 500 });
+      actions.append(h("form", { class: "inline", onsubmit: (e) => { e.preventDefault(); queue(order, "workorder.set_status@1", { status: "on_hold", reason: reason.value || undefined }); } },
+        reason, h("button", { id: "act-on-hold", type: "submit", i18n: "action_on_hold" })));
+    } else {
+      actions.append(h("button", { id: `act-${move.target.replace("_", "-")}`, class: "primary", "data-move": move.target, i18n: `action_${move.target}`,
+        onclick: () => queue(order, "workorder.set_status@1", { status: move.target }) }));
+    }
   }
   let completeForm = null;
-  if (!readOnly && isOpen(s) && s !== "new") {
+  if (moves.some((m) => m.kind === "complete")) {
     const outcomeSelect = h("select", { id: "complete-outcome", name: "outcome", required: true, "i18n-aria-label": "field_outcome" },
       h("option", { value: "", i18n: "choose_outcome" }),
       OUTCOMES.map((code) => h("option", { value: code, i18n: `outcome_${code}` })));
@@ -305,6 +375,7 @@ async function detailView(id) {
     await renderMain();
     await renderStatus();
     engine.sync();
+    askBackgroundSync();
   });
   const localPhotos = (await readPhotos(db)).filter((p) => p.work_order_id === order.id);
   const voided = new Set((order.materials || []).map((m) => m.voids).filter(Boolean));
@@ -312,10 +383,10 @@ async function detailView(id) {
   return h("div", { class: "stack", id: "work-order-detail", "data-work-order": order.id },
     h("a", { href: "#/equipe", class: "button", id: "back-to-list", i18n: "action_back" }),
     h("section", { class: "card stack" },
-      h("h2", { text: order.title || order.address }),
+      h("h2", { text: order.title && order.title !== typeName(types, order.service_code) ? order.title : typeName(types, order.service_code) || order.address }),
       h("div", { class: "row" }, statusBadge(order.status), isOverdue(order) ? h("span", { class: "badge overdue", i18n: "overdue" }) : null,
         h("span", { class: `priority p${order.priority}`, i18n: "priority_short", args: { priority: order.priority } })),
-      serviceName(types, order.service_code),
+      order.title && order.title !== typeName(types, order.service_code) ? serviceName(types, order.service_code) : null,
       h("p", { class: "address" }, h("span", { i18n: "label_address" }), " ", h("strong", { text: order.address })),
       h("p", { i18n: "due_at", args: { time: formatTime(order.due_at, getLang()) } }),
       order.description ? h("p", { text: order.description }) : null,
@@ -330,12 +401,15 @@ async function detailView(id) {
     completeForm,
     h("section", { class: "card stack" }, h("h3", { i18n: "photos_title" }),
       h("label", { for: "photo-input", class: "button primary", id: "take-photo", i18n: "action_take_photo" }), photoInput,
-      h("ul", { id: "photo-list" }, (order.photos || []).map((p) => {
+      h("ul", { id: "photo-list", class: "photo-list" }, (order.photos || []).map((p) => {
         const local = localPhotos.find((l) => l.photo_id === p.id);
         const state = local?.state === "confirmed" || p.received ? "confirmed" : (local?.state || "pending");
+        const src = thumbUrl(local);
         return h("li", { "data-photo-id": p.id, "data-state": state },
-          h("span", { i18n: `photo_state_${state}` }),
-          h("progress", { max: local?.size || 1, value: state === "confirmed" ? (local?.size || 1) : (local?.offset || 0), "data-progress": p.id }));
+          src ? h("img", { class: "thumb", src, "i18n-alt": "photo_alt", width: 64, height: 64 }) : null,
+          h("span", { class: "grow stack-tight" },
+            h("span", { i18n: `photo_state_${state}` }),
+            state === "confirmed" ? null : h("progress", { max: local?.size || 1, value: local?.offset || 0, "data-progress": p.id })));
       }))),
     h("section", { class: "card stack" }, h("h3", { i18n: "notes_title" }),
       h("ul", { id: "note-list" }, (order.notes || []).map((n) => h("li", { "data-pending": n.pending ? "1" : "0" }, h("span", { text: n.body }),
@@ -384,6 +458,15 @@ async function loadDetail(id) {
   if (JSON.stringify(before) === JSON.stringify(value)) return;
   await transaction(db, ["details"], "readwrite", ({ details }) => put(details, value));
   refresh("data");
+}
+
+// Thumbnails from the phone's own copy (a blob: URL, shown at once and offline), one URL per photo.
+const thumbUrls = new Map();
+function thumbUrl(local) {
+  const blob = local?.thumb || local?.blob;
+  if (!blob) return null;
+  if (!thumbUrls.has(local.photo_id)) thumbUrls.set(local.photo_id, URL.createObjectURL(blob));
+  return thumbUrls.get(local.photo_id);
 }
 
 function updateProgress() {
