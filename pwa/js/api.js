@@ -3,8 +3,15 @@
 
 import { getLang } from "./i18n.js";
 
-export async function request(method, path, { body, token, headers = {}, raw = false, signal } = {}) {
-  const init = { method, headers: { "Accept-Language": getLang(), ...headers }, signal };
+// A call that gets no answer within `timeoutMs` counts as a network failure: on "lie-fi" (connected,
+// nothing answers) or a cut that leaves the connection open, the caller's backoff takes over
+// instead of waiting forever.
+export const DEFAULT_TIMEOUT_MS = 30000;
+
+export async function request(method, path, { body, token, headers = {}, raw = false, signal, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
+  const timeout = timeoutMs && typeof AbortSignal !== "undefined" && AbortSignal.timeout ? AbortSignal.timeout(timeoutMs) : null;
+  const init = { method, headers: { "Accept-Language": getLang(), ...headers },
+    signal: signal && timeout && AbortSignal.any ? AbortSignal.any([signal, timeout]) : (signal || timeout || undefined) };
   if (token) init.headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) {
     if (raw) init.body = body;
@@ -24,7 +31,8 @@ export async function request(method, path, { body, token, headers = {}, raw = f
   if (type.includes("json")) {
     try {
       data = await response.json();
-    } catch {
+    } catch (error) {
+      if (error?.name === "AbortError" || error?.name === "TimeoutError") return { status: 0, ok: false, body: null, headers: new Headers(), error };
       data = null;
     }
   }

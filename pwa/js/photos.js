@@ -156,7 +156,7 @@ async function uploadOne(db, token, send, record, onProgress, beforeChunk) {
     const chunk = record.blob.slice(offset, Math.min(record.size, offset + chunkBytes));
     const started = Date.now();
     const answer = await send("PATCH", `/api/v1/photos/uploads/${uploadId}`, {
-      body: chunk, raw: true, token,
+      body: chunk, raw: true, token, timeoutMs: 15000 + chunk.size / 4, // ≥ 4 KB/s or it counts as a cut
       headers: { "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream" },
     });
     if (answer.status === 401) return "signed_out";

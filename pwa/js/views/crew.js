@@ -80,6 +80,7 @@ export async function renderCrew(root, { id } = {}) {
   root.append(h("section", { id: "sync-status", class: "status-bar", "aria-live": "polite" }), h("div", { id: "crew-main" }));
   await renderStatus();
   await renderMain();
+  if (!id && !performance.getEntriesByName("tournee:crew-list").length) performance.mark("tournee:crew-list"); // cold start, measured by tests and bench
   engine.sync();
   listenForHints(token);
 }
