@@ -14,7 +14,7 @@ import { enqueue, newUuid } from "./outbox.js";
 export const MIN_CHUNK_BYTES = 32 * 1024;
 export const MAX_CHUNK_BYTES = 1024 * 1024;
 export const FIRST_CHUNK_BYTES = 64 * 1024;
-const CHUNK_SECONDS = 1.5;
+const CHUNK_SECONDS = 2.5;
 
 export function nextChunkBytes(sentBytes, elapsedMs) {
   if (!(elapsedMs > 0) || !(sentBytes > 0)) return FIRST_CHUNK_BYTES;

@@ -27,7 +27,7 @@ def camera_jpeg(
     lon: float,
     size: tuple[int, int] = (4000, 3000),
     orientation: int = 6,
-    quality: int = 90,
+    quality: int = 75,
 ) -> bytes:
     rng = random.Random(seed)
     width, height = size
@@ -40,8 +40,8 @@ def camera_jpeg(
         draw.rectangle((x, y, x + w, y + h), fill=colour)
     image = small.resize(size, Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(1))
     # fine grain, like a phone sensor, so the file is camera-sized
-    grain = Image.effect_noise((width // 2, height // 2), 18).resize(size).convert("RGB")
-    image = Image.blend(image, grain, 0.12)
+    grain = Image.effect_noise((width // 2, height // 2), 40).resize(size).convert("RGB")
+    image = Image.blend(image, grain, 0.15)
     exif = Image.Exif()
     exif[0x010F] = "Samsung"  # Make
     exif[0x0110] = "SM-G991W"  # Model

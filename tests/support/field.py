@@ -39,6 +39,7 @@ class Gate:
         self.sockets: set[socket.socket] = set()
         self.lock = threading.Lock()
         self.closed = False
+        self.bytes_up = 0  # bytes the browser sent through the gate (requests, bodies)
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -58,13 +59,14 @@ class Gate:
                 continue
             with self.lock:
                 self.sockets.add(upstream)
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            for a, b, up in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pump, args=(a, b, up), daemon=True).start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, up: bool) -> None:
         try:
             while data := src.recv(65536):
+                if up:
+                    self.bytes_up += len(data)
                 dst.sendall(data)
         except OSError:
             pass
@@ -129,14 +131,16 @@ class Photos:
         return self.taken[kind] - timedelta(seconds=n)
 
 
-def work_jobs_offline(page: Any, order_ids: list[int], photos: Photos) -> None:
+def work_jobs_offline(
+    page: Any, order_ids: list[int], photos: Photos, kinds: tuple[str, ...] = ("site", "far")
+) -> None:
     """Each job: on site, a photo at the site and a far/old one, completed — through the UI."""
     for n, wid in enumerate(order_ids):
         page.goto(f"/#/equipe/bt/{wid}")
         page.wait_for_selector(f'#work-order-detail[data-work-order="{wid}"]')
         page.click("#act-on-site")
         page.wait_for_selector('#work-order-detail .badge[data-status="on_site"]')
-        for i, kind in enumerate(("site", "far")):
+        for i, kind in enumerate(kinds):
             data = photos.make(kind, n)
             page.set_input_files(
                 "#photo-input",

@@ -168,22 +168,32 @@ async function renderStatus() {
   const index = current ? photos.filter((p) => p.state !== "confirmed" && p.state !== "refused")
     .sort((x, y) => String(x.captured_at).localeCompare(String(y.captured_at))).findIndex((p) => p.photo_id === current.photo_id) + 1 : 0;
   clear(bar).append(...[
-    h("div", { class: "status-line" },
-      h("span", { id: "net-state", class: online ? "ok" : "warn", i18n: online ? "status_online" : "status_offline" }),
-      h("span", { id: "pending-count", class: pending ? "warn" : null, "data-count": pending, i18n: "status_pending", args: { count: pending } }),
-      h("span", { id: "photos-waiting", class: waiting.count ? "warn" : null, "data-count": waiting.count, "data-bytes": waiting.bytes,
-        i18n: "status_photos_waiting", args: { count: waiting.count, size: formatMb(waiting.bytes) } }),
-      h("button", { id: "sync-now", class: "small", i18n: "action_sync_now", onclick: () => { engine.sync(); engine.photos(); } })),
-    h("div", { class: "status-line small" },
-      h("span", { id: "last-sync", i18n: "status_last_sync", args: { time: lastSync ? formatTime(lastSync, getLang()) : t("never") } }),
-      h("span", { id: "sync-state", "data-state": engine.state, i18n: `sync_state_${engine.state}` }),
-      current ? h("span", { id: "photo-sending", "data-photo-id": current.photo_id, i18n: "status_photo_sending",
-        args: { index, count: waiting.count, percent: Math.floor((100 * current.offset) / Math.max(1, current.length)) } }) : null),
-    current ? h("progress", { id: "photo-progress", class: "thin", max: current.length, value: current.offset }) : null,
-    refused ? h("a", { id: "refused-alert", class: "alert small", href: "#/equipe", "data-count": refused, i18n: "status_refused", args: { count: refused } }) : null,
-    upgrade ? h("span", { class: "alert small", i18n: "status_upgrade" }) : null,
+    h("div", { class: "status-text" },
+      h("div", { class: "status-line" },
+        h("span", { id: "net-state", class: online ? "ok" : "warn", i18n: online ? "status_online" : "status_offline" }),
+        h("span", { id: "pending-count", class: pending ? "warn" : null, "data-count": pending, i18n: "status_pending", args: { count: pending } }),
+        h("span", { id: "photos-waiting", class: waiting.count ? "warn" : null, "data-count": waiting.count, "data-bytes": waiting.bytes,
+          i18n: "status_photos_waiting", args: { count: waiting.count, size: formatMb(waiting.bytes) } })),
+      h("div", { class: "status-line small" },
+        h("span", { id: "last-sync", i18n: "status_last_sync", args: { time: lastSync ? shortTime(lastSync) : t("never") } }),
+        // while a photo is sent, its progress takes the place of the (then secondary) sync state
+        h("span", { id: "sync-state", "data-state": engine.state, hidden: !!current, i18n: `sync_state_${engine.state}` }),
+        current ? h("span", { id: "photo-sending", "data-photo-id": current.photo_id, i18n: "status_photo_sending",
+          args: { index, count: waiting.count, percent: Math.floor((100 * current.offset) / Math.max(1, current.length)) } }) : null)),
+    h("button", { id: "sync-now", class: "small", i18n: "action_sync_now", onclick: () => { engine.sync(); engine.photos(); } }),
+    current ? h("progress", { id: "photo-progress", class: "thin wide", max: current.length, value: current.offset }) : null,
+    refused ? h("a", { id: "refused-alert", class: "alert small wide", href: "#/equipe", "data-count": refused, i18n: "status_refused", args: { count: refused } }) : null,
+    upgrade ? h("span", { class: "alert small wide", i18n: "status_upgrade" }) : null,
   ].filter(Boolean));
   if (engine.state === "signed_out" && !(await getMeta(db, "token"))) renderCrew(screen.root, { id: screen.id });
+}
+
+/** Today: the time only; another day: date and time. */
+function shortTime(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return "—";
+  if (date.toDateString() !== new Date().toDateString()) return formatTime(iso, getLang());
+  return date.toLocaleTimeString(getLang() === "en" ? "en-CA" : "fr-CA", { hour: "2-digit", minute: "2-digit" });
 }
 
 function formatMb(bytes) {
@@ -213,6 +223,14 @@ function typeName(types, code) {
   return getLang() === "en" ? type.name_en : type.name_fr;
 }
 
+/** The heading of a job: its own title, or the service's name (in the chosen language) when the
+ * title is just that name (in either language) — never the same words twice. */
+function jobTitle(types, order) {
+  const type = types.find((s) => s.code === order.service_code);
+  const generic = !order.title || (type && (order.title === type.name_fr || order.title === type.name_en));
+  return { title: generic ? typeName(types, order.service_code) || order.address : order.title, generic };
+}
+
 async function listView() {
   const orders = (await readWorkOrders(db)).filter((o) => !o.reassigned_away);
   const types = await readReference(db, "service_type");
@@ -222,18 +240,17 @@ async function listView() {
   // something else), the address, then status and due time on their own line: nothing overlaps
   // at 360 px and four or more jobs fit on a phone screen.
   const item = (o) => {
-    const service = typeName(types, o.service_code);
-    const title = o.title && o.title !== service ? o.title : service || o.address;
+    const { title } = jobTitle(types, o);
     return h("li", {},
       h("a", { class: "work-item", href: `#/equipe/bt/${o.id}`, "data-work-order": o.id },
-        h("span", { class: `priority p${o.priority}`, i18n: "priority_short", args: { priority: o.priority } }),
-        h("span", { class: "grow work-text" },
-          h("strong", { class: "one-line", text: title }),
-          h("span", { class: "one-line", text: o.address }),
-          h("span", { class: "work-meta" },
-            statusBadge(o.status),
-            isOverdue(o) ? h("span", { class: "badge overdue", i18n: "overdue" }) : null,
-            h("span", { class: "due", i18n: "due_at", args: { time: formatTime(o.due_at, getLang()) } })))));
+        h("span", { class: "work-title" },
+          h("span", { class: `priority p${o.priority}`, i18n: "priority_short", args: { priority: o.priority } }),
+          h("strong", { class: "one-line", text: title })),
+        h("span", { class: "one-line", text: o.address }),
+        h("span", { class: "work-meta" },
+          statusBadge(o.status),
+          isOverdue(o) ? h("span", { class: "badge overdue", i18n: "overdue" }) : null,
+          h("span", { class: "due", i18n: "due_short", args: { time: o.due_at ? shortTime(o.due_at) : "—" } }))));
   };
   return h("div", { class: "stack" },
     await noticesView(),
@@ -243,6 +260,8 @@ async function listView() {
     closed.length ? h("ul", { class: "work-list" }, closed.map(item)) : null,
   );
 }
+
+let noticesOpen = null;
 
 // Notices (conflicts, refused edits, refused photos) fold into one line; each can be marked
 // read ("OK"), which hides it (it stays in IndexedDB).
@@ -260,7 +279,9 @@ async function noticesView(workOrderId = null) {
     renderStatus();
   };
   const ok = (keys) => h("button", { class: "small", "i18n-aria-label": "action_dismiss_notice", i18n: "action_ok", onclick: dismiss(keys) });
-  return h("details", { class: "card notices", id: "notices", open: workOrderId != null },
+  // stays open (or closed) across redraws: a sync must not fold it under the crew's finger
+  const open = noticesOpen ?? workOrderId != null;
+  return h("details", { class: "card notices", id: "notices", open, ontoggle: (e) => { noticesOpen = e.target.open; } },
     h("summary", { i18n: "crew_notices_title", args: { count } }),
     h("ul", {},
       notices.map((n) => h("li", { class: `notice-${n.outcome} notice-row`, "data-code": n.code ?? "" },
@@ -384,10 +405,10 @@ async function detailView(id) {
   return h("div", { class: "stack", id: "work-order-detail", "data-work-order": order.id },
     h("a", { href: "#/equipe", class: "button", id: "back-to-list", i18n: "action_back" }),
     h("section", { class: "card stack" },
-      h("h2", { text: order.title && order.title !== typeName(types, order.service_code) ? order.title : typeName(types, order.service_code) || order.address }),
+      h("h2", { text: jobTitle(types, order).title }),
       h("div", { class: "row" }, statusBadge(order.status), isOverdue(order) ? h("span", { class: "badge overdue", i18n: "overdue" }) : null,
         h("span", { class: `priority p${order.priority}`, i18n: "priority_short", args: { priority: order.priority } })),
-      order.title && order.title !== typeName(types, order.service_code) ? serviceName(types, order.service_code) : null,
+      jobTitle(types, order).generic ? null : serviceName(types, order.service_code),
       h("p", { class: "address" }, h("span", { i18n: "label_address" }), " ", h("strong", { text: order.address })),
       h("p", { i18n: "due_at", args: { time: formatTime(order.due_at, getLang()) } }),
       order.description ? h("p", { text: order.description }) : null,
