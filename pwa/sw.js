@@ -94,7 +94,7 @@ self.addEventListener("sync", (event) => {
     self.clients.matchAll({ type: "window" }).then((windows) => Promise.all(windows.map((client) =>
       new Promise((resolve) => {
         const channel = new MessageChannel();
-        const timer = setTimeout(resolve, 5 * 60 * 1000);
+        const timer = setTimeout(resolve, 60 * 1000); // a page without the crew app never answers
         channel.port1.onmessage = () => { clearTimeout(timer); resolve(); };
         client.postMessage({ type: "sync" }, [channel.port2]);
       })))),

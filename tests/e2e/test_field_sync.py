@@ -63,12 +63,20 @@ def test_shift_of_photos_never_holds_up_an_edit(phones: Browsers, api: Api, tmp_
     ids = [api.assigned_work_order(dispatcher, SNOW_1)["id"] for _ in range(JOBS)]
     photos = Photos()
 
-    context = phones.context("phone")
+    # Chrome grants Background Sync by default; Playwright denies what it is not told to grant
+    phone_permissions = ["geolocation", "background-sync"]
+    context = phones.context("phone", permissions=phone_permissions)
     page = context.new_page()
     sign_in_crew(page)
     wait_controlled(page)
     expect(page.locator(f'.work-item[data-work-order="{ids[-1]}"]')).to_be_visible()
     cdp = context.new_cdp_session(page)
+
+    page.evaluate(
+        """() => { window.bgSyncRelayed = 0;
+          navigator.serviceWorker.addEventListener('message', (e) => {
+            if (e.data?.type === 'sync') window.bgSyncRelayed += 1; }); }"""
+    )
 
     # ---- the shift, offline: every job on site, two photos, completed
     throttle(cdp, None, offline=True)
@@ -76,6 +84,9 @@ def test_shift_of_photos_never_holds_up_an_edit(phones: Browsers, api: Api, tmp_
     page.goto("/#/equipe")
     expect(page.locator("#pending-count")).to_have_attribute("data-count", str(JOBS * 4))
     expect(page.locator("#photos-waiting")).to_have_attribute("data-count", str(JOBS * 2))
+    # Background Sync: the app asked for it and the worker relayed it to the page (Chromium
+    # fires it at once: the browser itself is online, only this page is emulated offline)
+    assert page.evaluate("window.bgSyncRelayed") > 0
     # a thumbnail from the phone's own copy, offline
     page.goto(f"/#/equipe/bt/{ids[0]}")
     expect(page.locator("#photo-list img.thumb")).to_have_count(2)
@@ -163,7 +174,7 @@ def test_shift_of_photos_never_holds_up_an_edit(phones: Browsers, api: Api, tmp_
     assert _photos_waiting(page) > 0
     kill_browser(tmp_path / "phone")
     phones.open.remove(context)
-    context = phones.context("phone")  # same profile; no throttling: keep CI short
+    context = phones.context("phone", permissions=phone_permissions)  # no throttling: short CI
     page = context.pages[0] if context.pages else context.new_page()
     page.goto("/#/equipe")
     expect(page.locator("#photos-waiting")).to_have_attribute("data-count", "0", timeout=90_000)
