@@ -368,6 +368,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Le paramètre « {name} » est invalide.",
         "en": "The '{name}' parameter is invalid.",
     },
+    "open311_form_required": {
+        "fr": "Corps refusé : Open311 attend application/x-www-form-urlencoded ou "
+        "multipart/form-data (reçu : {content_type}).",
+        "en": "Body refused: Open311 expects application/x-www-form-urlencoded or "
+        "multipart/form-data (received: {content_type}).",
+    },
     "open311_date_invalid": {
         "fr": "« {name} » doit être une date W3C, p. ex. 2026-01-15T08:30:00-05:00.",
         "en": "'{name}' must be a W3C datetime, e.g. 2026-01-15T08:30:00-05:00.",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 12:18:28.500417
+Create Date: 2026-12-04 20:26:18.995984
 """
 
 from collections.abc import Sequence
@@ -319,6 +319,7 @@ def upgrade() -> None:
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
         sa.Column("tracking_token", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("media_url", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
         sa.Column("work_order_id", sa.Integer(), nullable=True),
         sa.Column("created_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
@@ -454,9 +455,6 @@ def upgrade() -> None:
         sa.Column("address_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
         sa.Column("device_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
         sa.Column("account_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
-        sa.Column(
-            "submitted_media_url", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True
-        ),
         sa.ForeignKeyConstraint(
             ["api_key_id"],
             ["open311_api_key.id"],

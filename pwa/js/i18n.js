@@ -202,6 +202,7 @@ export const CATALOGUE = {
   work_order_n: { fr: "bon {id}", en: "order {id}" },
   queue_title: { fr: "Nouvelles requêtes ({count})", en: "New requests ({count})" },
   queue_empty: { fr: "Aucune nouvelle requête.", en: "No new requests." },
+  request_media_link: { fr: "Photo envoyée par le demandeur (site externe)", en: "Photo sent by the reporter (external site)" },
   action_create_work_order: { fr: "Créer un bon de travail", en: "Create a work order" },
   work_order_created: { fr: "Bon de travail {id} créé.", en: "Work order {id} created." },
   action_show_duplicates: { fr: "Doublons possibles", en: "Possible duplicates" },

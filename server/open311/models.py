@@ -70,7 +70,6 @@ class Open311RequestExtra(SQLModel, table=True):
     address_id: str | None = Field(default=None, max_length=100)
     device_id: str | None = Field(default=None, max_length=100)
     account_id: str | None = Field(default=None, max_length=100)
-    submitted_media_url: str | None = Field(default=None, max_length=500)  # never shown publicly
 
 
 class Open311RequestPhoto(SQLModel, table=True):

@@ -68,6 +68,11 @@ def _split(value: str) -> tuple[str, Format]:
     return stem, "json" if suffix.lower() == "json" else "xml"
 
 
+#: Open311 data is meant to be read from other sites: public reads (and their errors) carry
+#: this header. POST is left out: it carries an API key and belongs on a server, not a page.
+CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Vary": "Accept-Language"}
+
+
 def _document(
     fmt: Format,
     root: str,
@@ -75,12 +80,14 @@ def _document(
     item_tag: str | None = None,
     status: int = 200,
     lang: str = DEFAULT_LANGUAGE,
+    public: bool = True,
 ) -> Response[bytes]:
+    headers = {"Content-Language": lang, **(CORS_HEADERS if public else {})}
     return Response(
         content=render(fmt, root, content, item_tag),
         status_code=status,
         media_type=media_type(fmt),
-        headers={"Content-Language": lang},
+        headers=headers,
     )
 
 
@@ -114,6 +121,8 @@ def open311_exception_handler(request: Request[Any, Any, Any], exc: Exception) -
         if "Retry-After" in problem.headers:
             headers["Retry-After"] = problem.headers["Retry-After"]
     status = _STATUS_MAP.get(status, status)
+    if request.method in ("GET", "HEAD"):
+        headers.update(CORS_HEADERS)
     fmt = format_of(request.url.path)
     description = translate(code, lang, **params)
     return Response(
@@ -144,7 +153,12 @@ async def _submission(request: Request[Any, Any, Any]) -> service.Submission:
     body_pairs: list[tuple[str, str]] = []
     photos: list[bytes] = []
     content_type = (request.headers.get("content-type") or "").lower()
-    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+    is_form = content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
+    if not is_form and await request.body():
+        # a JSON (or any other) body would otherwise be ignored: say so instead of "service_code"
+        shown = content_type.split(";")[0].strip()[:60] or "?"
+        raise Invalid("open311_form_required", content_type=shown)
+    if is_form:
         form = await request.form()
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
@@ -226,13 +240,16 @@ class Open311Controller(Controller):
             raise Invalid("open311_parameter_required", name="service_code")
         api_key = await service.authenticate(tx, (sub.fields.get("api_key") or "").strip())
         created = await service.create_request(tx, settings, sub, api_key, lang)
+        # every service is realtime: the id at once, no token (GeoReport v2 answers a token
+        # *instead of* an id only for deferred services; clients that see one poll tokens/)
         item = {
             "service_request_id": str(created.id),
-            "token": created.tracking_token,
             "service_notice": None,
             "account_id": sub.fields.get("account_id") or None,
         }
-        return _document(fmt, "service_requests", [item], "request", status=201, lang=lang)
+        return _document(
+            fmt, "service_requests", [item], "request", status=201, lang=lang, public=False
+        )
 
     @get(["/v2/requests.xml", "/v2/requests.json"], operation_id="open311ListRequests")
     async def list_requests(
@@ -241,7 +258,7 @@ class Open311Controller(Controller):
         params = _params(request)
         service.check_jurisdiction(settings, params.get("jurisdiction_id"))
         lang = language_of(request)
-        rows = await service.find_requests(tx, service.build_query(params))
+        rows = await service.find_requests(tx, service.build_query(params), service.page_of(params))
         items = await service.request_documents(tx, settings, rows, lang)
         return _document(
             format_of(request.url.path), "service_requests", items, "request", lang=lang

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
@@ -349,6 +350,28 @@ def validate_answers(
 
 # ------------------------------------------------------------------ creating requests
 
+MAX_MEDIA_URL = 500
+
+
+def checked_media_url(raw: str | None) -> str | None:
+    """A client's ``media_url``: an absolute http(s) URL with a host, no spaces or control
+    characters, at most 500 characters. Kept and shown as a link; the server never fetches it."""
+    if raw is None:
+        return None
+    try:
+        parts = urlsplit(raw)
+        valid = (
+            parts.scheme.lower() in ("http", "https")
+            and bool(parts.hostname)
+            and not any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in raw)
+            and "\\" not in raw
+        )
+    except ValueError:
+        valid = False
+    if not valid:
+        raise invalid("media_url")
+    return raw
+
 
 @dataclass
 class Submission:
@@ -422,9 +445,7 @@ async def create_request(
     answers = validate_answers(await _attributes(tx, st.id), sub.answers)
     first, last = sub.get("first_name", 60), sub.get("last_name", 60)
     name = " ".join(p for p in (first, last) if p) or None
-    media_url = sub.get("media_url", 500)
-    if media_url and not media_url.lower().startswith(("http://", "https://")):
-        raise invalid("media_url")
+    media_url = checked_media_url(sub.get("media_url", MAX_MEDIA_URL))
     try:
         data = ServiceRequestCreate(
             service_code=st.code,
@@ -442,6 +463,9 @@ async def create_request(
         raise Invalid("open311_parameter_invalid", name="body") from exc
     request = await requests_service.create_request(tx, data, settings)
     assert request.id is not None
+    if media_url:
+        request.media_url = media_url
+        tx.add(request)
     if sub.photos:
         store = photos.make_photo_store(settings)
         for sha256 in dict.fromkeys(
@@ -456,7 +480,6 @@ async def create_request(
             address_id=address_id,
             device_id=sub.get("device_id", 100),
             account_id=sub.get("account_id", 100),
-            submitted_media_url=media_url,
         )
     )
     await tx.flush()
@@ -497,6 +520,10 @@ _OUTCOME_NOTES = {
         "en": "The site could not be reached.",
     },
     "partially_done": {"fr": "Travaux faits en partie.", "en": "Work partly done."},
+}
+_REOPENED = {
+    "fr": "Demande rouverte : elle sera traitée de nouveau.",
+    "en": "Request reopened: it will be handled again.",
 }
 # FixMyStreet update statuses (upper case), from the work order's status and outcome
 _UPDATE_STATUS = {
@@ -621,7 +648,7 @@ async def request_documents(
                 "zipcode": None,
                 "lat": request.lat,
                 "long": request.lon,
-                "media_url": _photo_url(settings, sha, ready),
+                "media_url": _photo_url(settings, sha, ready) or request.media_url,
             }
         )
     return documents
@@ -670,7 +697,30 @@ def _ids(raw: Iterable[str]) -> list[int]:
     return ids
 
 
-async def find_requests(tx: AsyncSession, query: RequestQuery) -> list[ServiceRequest]:
+@dataclass(frozen=True)
+class Page:
+    number: int = 1
+    size: int = MAX_RESULTS
+
+
+def page_of(params: dict[str, str]) -> Page:
+    """``page`` (from 1) and ``page_size`` (1–1000, default 1000): the common extension."""
+    values = []
+    for name, default, high in (("page", 1, 1_000_000), ("page_size", MAX_RESULTS, MAX_RESULTS)):
+        raw = (params.get(name) or "").strip()
+        if not raw:
+            values.append(default)
+            continue
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 8) or not 1 <= int(raw) <= high:
+            raise invalid(name)
+        values.append(int(raw))
+    return Page(number=values[0], size=values[1])
+
+
+async def find_requests(
+    tx: AsyncSession, query: RequestQuery, page: Page | None = None
+) -> list[ServiceRequest]:
+    page = page or Page()
     stmt = select(ServiceRequest)
     if query.ids:
         # service_request_id overrides every other filter
@@ -689,8 +739,11 @@ async def find_requests(tx: AsyncSession, query: RequestQuery) -> list[ServiceRe
         stmt = stmt.where(ServiceRequest.created_at >= start)
         if end is not None:
             stmt = stmt.where(ServiceRequest.created_at <= end)
-    stmt = stmt.order_by(ServiceRequest.created_at.desc(), ServiceRequest.id.desc()).limit(  # type: ignore[attr-defined, union-attr]
-        MAX_RESULTS
+    # newest first, the id breaking ties: a stable order, so pages neither skip nor repeat
+    stmt = (
+        stmt.order_by(ServiceRequest.created_at.desc(), ServiceRequest.id.desc())  # type: ignore[attr-defined, union-attr]
+        .limit(page.size)
+        .offset((page.number - 1) * page.size)
     )
     return list((await tx.execute(stmt)).scalars())
 
@@ -769,6 +822,7 @@ async def request_updates(
             wo = await tx.get(WorkOrder, event.entity_id)
             outcome = wo.outcome if wo else None
         sha = after_photos.get(event.entity_id) if new_status == "completed" else None
+        reopened = event.action == "reopen"
         for request in linked.get(event.entity_id, []):
             if event.at < request.created_at:
                 continue
@@ -776,9 +830,11 @@ async def request_updates(
                 {
                     "update_id": f"{event.id}-{request.id}",
                     "service_request_id": str(request.id),
-                    "status": update_status(str(new_status), outcome),
+                    "status": "OPEN" if reopened else update_status(str(new_status), outcome),
                     "updated_datetime": w3c(event.at),
-                    "description": _notes(str(new_status), outcome, request.status, lang),
+                    "description": _REOPENED[lang]
+                    if reopened
+                    else _notes(str(new_status), outcome, request.status, lang),
                     "media_url": _photo_url(settings, sha, ready),
                 }
             )

@@ -67,6 +67,8 @@ class ServiceRequest(SQLModel, table=True):
     # received -> scheduled (linked to an open work order) -> closed
     status: str = Field(default="received", max_length=12)
     tracking_token: str = Field(max_length=64, unique=True)
+    # a picture URL the reporter's client sent (Open311 media_url): http(s), never fetched
+    media_url: str | None = Field(default=None, max_length=500)
     work_order_id: int | None = Field(default=None, foreign_key="work_order.id", index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -102,6 +104,7 @@ class ServiceRequestPublic(SQLModel):
     language: str
     channel: str
     status: str
+    media_url: str | None = None
     work_order_id: int | None
     created_at: datetime
     updated_at: datetime

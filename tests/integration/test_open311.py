@@ -98,6 +98,19 @@ def bulky(api_key: str | None = None, **over: Any) -> dict[str, Any]:
     return body
 
 
+async def tracking_token(request_id: int) -> str:
+    from server.requests.models import ServiceRequest
+
+    db = Database(get_settings())
+    try:
+        async with db.transaction() as tx:
+            row = await tx.get(ServiceRequest, request_id)
+            assert row is not None
+            return row.tracking_token
+    finally:
+        await db.dispose()
+
+
 async def file_request(client: Any, api_key: str, fmt: str = "json", **over: Any) -> str:
     response = await client.post(f"{V2}/requests.{fmt}", data=bulky(api_key, **over))
     if fmt == "json":
@@ -199,9 +212,10 @@ async def test_post_urlencoded_enters_the_dispatch_queue(client: Any) -> None:
     assert root.tag == "service_requests"
     (item,) = root.findall("request")
     request_id = item.findtext("service_request_id")
-    token = item.findtext("token")
-    assert request_id and request_id.isdigit() and token
+    assert request_id and request_id.isdigit()
+    assert item.find("token") is None  # realtime service: the id alone
     assert item.find("service_notice") is not None
+    token = await tracking_token(int(request_id))
     dispatcher = await login(client, "repartiteur1", "dispatcher")
     queued = (await client.get(f"/api/v1/requests/{request_id}", headers=dispatcher)).json()
     assert queued["channel"] == "open311"
@@ -233,8 +247,9 @@ async def test_api_key_in_query_string_and_json_answer(client: Any) -> None:
     response = await client.post(f"{V2}/requests.json", params={"api_key": key}, data=body)
     (item,) = json_of(response, 201)
     assert isinstance(item["service_request_id"], str)
-    assert isinstance(item["token"], str)
+    assert "token" not in item
     assert item["service_notice"] is None and item["account_id"] is None
+    assert "access-control-allow-origin" not in response.headers  # POST is for servers
 
 
 async def test_everything_in_the_query_string(client: Any) -> None:
@@ -420,9 +435,7 @@ async def test_filters_and_ignored_parameters(client: Any) -> None:
     plow = {"service_code": "snow-driveway-blocked", "attribute[blocked-by]": "plow"}
     third = await file_request(client, key, **plow)
     url = f"{V2}/requests.json"
-    everything = json_of(
-        await client.get(url, params={"page": "2", "page_size": "1", "extensions": "true"})
-    )
+    everything = json_of(await client.get(url, params={"extensions": "true"}))
     assert [r["service_request_id"] for r in everything] == [third, second, first]
     codes = json_of(await client.get(url, params={"service_code": "bulky-items,pothole"}))
     assert {r["service_request_id"] for r in codes} == {first, second}
@@ -501,11 +514,10 @@ async def test_at_most_1000_results(client: Any) -> None:
 async def test_token_lookup(client: Any) -> None:
     key = await new_key(client)
     (created,) = json_of(await client.post(f"{V2}/requests.json", data=bulky(key)), 201)
-    body = json_of(await client.get(f"{V2}/tokens/{created['token']}.json"))
-    assert body == [
-        {"service_request_id": created["service_request_id"], "token": created["token"]}
-    ]
-    root = xml_of(await client.get(f"{V2}/tokens/{created['token']}.xml"))
+    token = await tracking_token(int(created["service_request_id"]))
+    body = json_of(await client.get(f"{V2}/tokens/{token}.json"))
+    assert body == [{"service_request_id": created["service_request_id"], "token": token}]
+    root = xml_of(await client.get(f"{V2}/tokens/{token}.xml"))
     assert root.findtext("request/service_request_id") == created["service_request_id"]
     xml_error(await client.get(f"{V2}/tokens/unknown-token.xml"), 404)
     json_error(await client.get(f"{V2}/tokens/unknown-token.json"), 404)
@@ -626,3 +638,120 @@ async def test_control_characters_never_break_the_xml(client: Any) -> None:
     request_id = await file_request(client, key, description="Divan\x01\x0b brisé\ufffe ✓")
     root = xml_of(await client.get(f"{V2}/requests/{request_id}.xml"))
     assert root.findtext("request/description") == "Divan brisé ✓"
+
+
+# ------------------------------------------------------------------ as real clients read it
+
+
+async def test_a_posted_media_url_is_kept_shown_to_dispatchers_and_answered(client: Any) -> None:
+    key = await new_key(client)
+    picture = "https://photos.example.org/u/42/divan.jpg?size=large"
+    request_id = await file_request(client, key, media_url=picture)
+    (item,) = json_of(await client.get(f"{V2}/requests/{request_id}.json"))
+    assert item["media_url"] == picture
+    root = xml_of(await client.get(f"{V2}/requests/{request_id}.xml"))
+    assert root.findtext("request/media_url") == picture
+    dispatcher = await login(client, "repartiteur1", "dispatcher")
+    shown = (await client.get(f"/api/v1/requests/{request_id}", headers=dispatcher)).json()
+    assert shown["media_url"] == picture
+    queue = (await client.get("/api/v1/requests/", headers=dispatcher)).json()["items"]
+    assert next(r for r in queue if r["id"] == int(request_id))["media_url"] == picture
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.org/a.jpg",
+        "https://",
+        "https:///nohost.jpg",
+        "http://exa mple.org/a.jpg",
+        "https://example.org/\x00.jpg",
+        "https://example.org\\@evil.example/a.jpg",
+        "data:image/png;base64,AAAA",
+        "https://example.org/" + "a" * 500,
+    ],
+)
+async def test_a_bad_media_url_is_400(client: Any, url: str) -> None:
+    key = await new_key(client)
+    response = await client.post(
+        f"{V2}/requests.json", data=bulky(key, media_url=url), headers={"Accept-Language": "en"}
+    )
+    assert "media_url" in json_error(response, 400)
+
+
+async def test_a_json_body_gets_an_honest_error(client: Any) -> None:
+    key = await new_key(client)
+    body = {k: v for k, v in bulky(key).items() if not k.startswith("attribute[")}
+    response = await client.post(
+        f"{V2}/requests.json", json=body, headers={"Accept-Language": "en"}
+    )
+    description = json_error(response, 400)
+    assert "application/json" in description and "form" in description
+    assert "service_code" not in description
+    xml_error(
+        await client.post(
+            f"{V2}/requests.xml",
+            content=b"<service_request/>",
+            headers={"Content-Type": "text/xml"},
+        ),
+        400,
+    )
+
+
+async def test_page_and_page_size_walk_every_request_once(client: Any) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    # ties on created_at: the id keeps the order stable
+    await _insert_requests([now - timedelta(minutes=i // 3) for i in range(25)])
+    url = f"{V2}/requests.json"
+    everything = [r["service_request_id"] for r in json_of(await client.get(url))]
+    assert len(everything) == 25
+    walked: list[str] = []
+    for page in range(1, 5):
+        rows = json_of(await client.get(url, params={"page": str(page), "page_size": "7"}))
+        walked += [r["service_request_id"] for r in rows]
+    assert walked == everything
+    assert json_of(await client.get(url, params={"page": "9", "page_size": "7"})) == []
+    first = json_of(await client.get(url, params={"page_size": "10"}))
+    assert [r["service_request_id"] for r in first] == everything[:10]
+    for bad in ({"page": "0"}, {"page": "x"}, {"page_size": "1001"}, {"page_size": "-1"}):
+        json_error(await client.get(url, params=bad), 400)
+
+
+async def test_public_reads_carry_cors_headers(client: Any) -> None:
+    origin = {"Origin": "https://carte.example.org"}
+    for path in (
+        "/discovery.json",
+        "/services.xml",
+        "/services/bulky-items.json",
+        "/requests.json",
+        "/servicerequestupdates.xml",
+        "/requests/999999.json",  # errors too, so a page can read why
+    ):
+        response = await client.get(f"{V2}{path}", headers=origin)
+        assert response.headers.get("access-control-allow-origin") == "*", path
+
+
+async def test_a_reopened_request_is_not_told_assigned(client: Any) -> None:
+    key = await new_key(client)
+    request_id = await file_request(client, key)
+    dispatcher = await login(client, "repartiteur1", "dispatcher")
+    wo = (
+        await client.post(
+            "/api/v1/work-orders", json={"request_ids": [int(request_id)]}, headers=dispatcher
+        )
+    ).json()
+    crew_id = await _crew_id(client, dispatcher, "waste-cite-limoilou-1")
+    for path, body in (
+        ("assign", {"crew_id": crew_id}),
+        ("cancel", {"reason": "doublon"}),
+        ("transition", {"action": "reopen", "reason": "pas un doublon"}),
+    ):
+        response = await client.post(
+            f"/api/v1/work-orders/{wo['id']}/{path}", json=body, headers=dispatcher
+        )
+        assert response.status_code == 200, response.text
+    updates = json_of(await client.get(f"{V2}/servicerequestupdates.json", params={"locale": "en"}))
+    mine = [u for u in updates if u["service_request_id"] == request_id]
+    assert [u["status"] for u in mine] == ["ACTION_SCHEDULED", "CLOSED", "OPEN"]
+    assert "reopened" in mine[-1]["description"].lower()
+    assert "assigned" not in mine[-1]["description"].lower()

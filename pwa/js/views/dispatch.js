@@ -242,6 +242,11 @@ function renderQueue(requests) {
     return h("li", { "data-request": r.id },
       h("strong", { text: `#${r.id} ${r.service_code}` }), " ", h("span", { text: r.address }),
       h("p", { text: r.description || "" }),
+      // a picture the reporter's app linked (Open311 media_url): http(s) only, never fetched here
+      /^https?:\/\//i.test(r.media_url || "") ? h("p", {}, h("a", {
+        class: "media-link", href: r.media_url, target: "_blank", rel: "noopener noreferrer nofollow",
+        referrerpolicy: "no-referrer", i18n: "request_media_link",
+      })) : null,
       h("div", { class: "actions" },
         h("button", { i18n: "action_create_work_order", onclick: async () => {
           const done = await call("POST", "/api/v1/work-orders/", { request_ids: [r.id] });
