@@ -42,6 +42,7 @@ from server.open311.routes import (
     open311_aware,
 )
 from server.params import AppSettings, Tx
+from server.photos.jobs import DerivativesNow
 from server.photos.routes import PhotoController, PublicPhotoController, WorkOrderPhotoController
 from server.photos.service import make_photo_store
 from server.photos.store import PhotoStore
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         live.install(db, channels_plugin, settings)  # live events leave after commit
         app.state.channels = channels_plugin
         app.state.vapid = load_vapid_keys(settings)
+        app.state.photo_copies = photo_copies  # public copies as uploads complete
         scheduler = None
         if settings.scheduler_enabled:
             from server.scheduler import build_scheduler
@@ -128,6 +130,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             live.close_streams(channels_plugin)
             if scheduler is not None:
                 await scheduler.stop()
+            await photo_copies.drain(timeout=settings.shutdown_grace_seconds)
             await db.dispose()
 
     def provide_db(state: State) -> Database:
@@ -137,6 +140,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         return settings
 
     photo_store = make_photo_store(settings)
+    photo_copies = DerivativesNow(settings.photo_copy_workers)
 
     def provide_photo_store() -> PhotoStore:
         return photo_store

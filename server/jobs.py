@@ -56,15 +56,17 @@ async def deliver_push_notifications(
     keep_going: Callable[[], bool] | None = None,
 ) -> DeliveryReport:
     report = await deliver_pushes(db, settings, vapid, now=now, keep_going=keep_going)
-    if report.sent or report.deferred or report.expired:
+    if report.sent or report.deferred or report.expired or report.waited_for_photo:
         log.info(
-            "push: %d delivered, %d retried, %d gone, %d failed, %d deferred, %d expired",
+            "push: %d delivered, %d retried, %d gone, %d failed, %d deferred, %d expired,"
+            " %d waiting for their photo",
             report.delivered,
             report.retried,
             report.gone,
             report.failed,
             report.deferred,
             report.expired,
+            report.waited_for_photo,
         )
     return report
 

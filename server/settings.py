@@ -79,6 +79,7 @@ class Settings:
     evidence_max_distance_m: float = 150.0
     evidence_max_age_h: float = 12.0
     photo_missing_delay_min: int = 60
+    photo_copy_workers: int = 2  # public copies made at once as uploads complete (0: job only)
     # citizen Web Push and scheduled jobs (server/notify/, server/jobs.py)
     vapid_private_key: str = ""  # a PEM, or the path of a PEM file (created when missing)
     vapid_subject: str = "mailto:tournee@localhost"
@@ -89,6 +90,7 @@ class Settings:
     push_endpoint_hosts: tuple[str, ...] = ()
     quiet_hours: str = "21:00-07:00"  # city time; "off" disables
     push_retention_days: int = 30
+    push_photo_wait_seconds: float = 5.0  # a completion push waits this long for its photo
     job_push_seconds: float = 10.0
     job_sla_seconds: float = 60.0
     job_photos_seconds: float = 30.0
@@ -194,6 +196,7 @@ def get_settings() -> Settings:
         evidence_max_distance_m=_env_float("EVIDENCE_MAX_DISTANCE_M", 150.0),
         evidence_max_age_h=_env_float("EVIDENCE_MAX_AGE_H", 12.0),
         photo_missing_delay_min=_env_int("PHOTO_MISSING_DELAY_MIN", 60),
+        photo_copy_workers=_env_int("PHOTO_COPY_WORKERS", 2),
         vapid_private_key=_env("VAPID_PRIVATE_KEY", str(var_dir / "vapid_private.pem")),
         vapid_subject=_env("VAPID_SUBJECT", _default_vapid_subject(public_url)),
         push_ttl_seconds=_env_int("PUSH_TTL", 86_400),
@@ -207,6 +210,7 @@ def get_settings() -> Settings:
         ),
         quiet_hours=_env("QUIET_HOURS", "21:00-07:00"),
         push_retention_days=_env_int("PUSH_RETENTION_DAYS", 30),
+        push_photo_wait_seconds=_env_float("PUSH_PHOTO_WAIT_SECONDS", 5.0),
         job_push_seconds=_env_float("JOB_PUSH_SECONDS", 10.0),
         job_sla_seconds=_env_float("JOB_SLA_SECONDS", 60.0),
         job_photos_seconds=_env_float("JOB_PHOTOS_SECONDS", 30.0),

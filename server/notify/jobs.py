@@ -39,11 +39,15 @@ from server.notify.models import PushMessage, PushSubscription
 from server.notify.quiet_hours import QuietHours
 from server.notify.service import forget_subscriptions, render_payload
 from server.notify.webpush import SendResult, VapidKeys, backoff_seconds, push_topic, send_push
-from server.photos.service import public_photo_url
+from server.photos.service import public_copies_coming, public_photo_url
 from server.requests.models import ServiceRequest
 from server.settings import Settings
 
 log = logging.getLogger("tournee.push")
+
+#: A completion push waiting for its photo's public copy is looked at again this often (at
+#: most; the push job's own interval, TOURNEE_JOB_PUSH_SECONDS, is the floor).
+PHOTO_WAIT_STEP = timedelta(seconds=1)
 
 
 def worker_name() -> str:
@@ -75,6 +79,7 @@ class DeliveryReport:
     failed: int = 0
     deferred: int = 0
     expired: int = 0
+    waited_for_photo: int = 0
     lost_claims: int = 0
     batches: int = 0
     statuses: list[int | None] = field(default_factory=list)
@@ -129,6 +134,21 @@ async def claim_due_messages(
                 wo_id = message.params.get("work_order_id")
                 if message.kind == "completed" and wo_id:
                     image = await public_photo_url(tx, int(wo_id), settings)
+                    wait_until = message.created_at + timedelta(
+                        seconds=settings.push_photo_wait_seconds
+                    )
+                    if (
+                        image is None
+                        and now < wait_until
+                        and await public_copies_coming(tx, int(wo_id))
+                    ):
+                        # the photo's public copy is on its way: wait for it, a bounded time,
+                        # then leave without it (docs/adr/0032)
+                        message.next_attempt_at = min(wait_until, now + PHOTO_WAIT_STEP)
+                        message.claimed_until = None
+                        report.waited_for_photo += 1
+                        tx.add(message)
+                        continue
                 message.claimed_until = now + lease
                 message.claimed_by = worker
                 claimed.append(

@@ -8,6 +8,7 @@ writers with ``BEGIN IMMEDIATE``), and a claimed derivatives job is leased by pu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
@@ -39,14 +40,28 @@ def _skip_locked(db: Database, query: Any) -> Any:
 async def process_pending_photo_jobs(db: Database, store: PhotoStore, limit: int = 10) -> int:
     """Make the public copies (display, thumbnail) of up to ``limit`` photos; returns how many
     were made. Failures are retried with back-off, then left ``failed`` with their error."""
+    return await _run_jobs(db, store, limit=limit)
+
+
+async def make_derivatives_now(db: Database, store: PhotoStore, sha256: str) -> int:
+    """Make the public copies of one photo now, through its durable ``photo_job`` claim: the
+    row is leased exactly as the scheduled job leases it, so two processes never both make it
+    and a process that dies midway leaves it to the job after the lease. Returns 1 if made."""
+    return await _run_jobs(db, store, limit=1, sha256=sha256)
+
+
+async def _run_jobs(
+    db: Database, store: PhotoStore, *, limit: int, sha256: str | None = None
+) -> int:
     now = utcnow()
     async with db.transaction() as tx:
-        query = (
-            select(PhotoJob)
-            .where(PhotoJob.status == "pending", PhotoJob.run_after <= now)  # type: ignore[arg-type]
-            .order_by(PhotoJob.id)  # type: ignore[arg-type]
-            .limit(limit)
+        query = select(PhotoJob).where(
+            PhotoJob.status == "pending",  # type: ignore[arg-type]
+            PhotoJob.run_after <= now,  # type: ignore[arg-type]
         )
+        if sha256 is not None:
+            query = query.where(PhotoJob.sha256 == sha256)  # type: ignore[arg-type]
+        query = query.order_by(PhotoJob.id).limit(limit)  # type: ignore[arg-type]
         jobs = list((await tx.execute(_skip_locked(db, query))).scalars())
         claimed = []
         for job in jobs:
@@ -55,18 +70,63 @@ async def process_pending_photo_jobs(db: Database, store: PhotoStore, limit: int
             tx.add(job)
             claimed.append((job.id, job.sha256, job.attempts))
     made = 0
-    for job_id, sha256, attempts in claimed:
+    for job_id, job_sha256, attempts in claimed:
         try:
-            await _make_derivatives(store, sha256, db.settings)
+            await _make_derivatives(store, job_sha256, db.settings)
         except imaging.ImageRejected as exc:  # validated on upload: only a changed decoder
-            await _finish(db, job_id, sha256, error=str(exc), retry=False, attempts=attempts)
+            await _finish(db, job_id, job_sha256, error=str(exc), retry=False, attempts=attempts)
         except Exception as exc:
-            log.exception("derivatives of photo %s failed (attempt %d)", sha256, attempts)
-            await _finish(db, job_id, sha256, error=repr(exc), retry=True, attempts=attempts)
+            log.exception("derivatives of photo %s failed (attempt %d)", job_sha256, attempts)
+            await _finish(db, job_id, job_sha256, error=repr(exc), retry=True, attempts=attempts)
         else:
-            await _finish(db, job_id, sha256, error=None, retry=False, attempts=attempts)
+            await _finish(db, job_id, job_sha256, error=None, retry=False, attempts=attempts)
             made += 1
     return made
+
+
+class DerivativesNow:
+    """Public copies made as soon as an upload completes, in this process (issue 17).
+
+    At most ``workers`` photos at a time (their Pillow work also goes through the bounded
+    imaging pool); more wait their turn, up to ``2 * workers + 16`` queued, beyond which the
+    scheduled job takes them. Durability is the ``photo_job`` row written with the photo: this
+    is only a fast path, and anything it does not finish (a crash, a shutdown, an error) the
+    job does on its next run after the lease. ``workers = 0`` turns it off.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._slots: asyncio.Semaphore | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def start(self, db: Database, store: PhotoStore, sha256: str) -> bool:
+        """Schedule the public copies of ``sha256``; False when off or too many are queued."""
+        if self.workers <= 0 or len(self._tasks) >= 2 * self.workers + 16:
+            return False
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.workers)
+        task = asyncio.get_running_loop().create_task(self._run(db, store, sha256))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _run(self, db: Database, store: PhotoStore, sha256: str) -> None:
+        assert self._slots is not None
+        async with self._slots:
+            try:
+                await make_derivatives_now(db, store, sha256)
+            except Exception:  # the job retries after the lease
+                log.exception("public copies of photo %s: left to the job", sha256)
+
+    async def drain(self, timeout: float) -> None:
+        """Wait (bounded) for the copies in progress; cancel the rest (the job redoes them)."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
 
 
 async def _make_derivatives(store: PhotoStore, sha256: str, settings: Settings) -> None:

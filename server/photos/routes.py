@@ -205,6 +205,11 @@ class PhotoController(Controller):
                 )
             except service.OffsetMismatch as exc:
                 return self._offset_conflict(request, exc.offset)
+        if status.complete:
+            # the public copies now, not at the next job run: a completion push waits for them
+            copies = getattr(request.app.state, "photo_copies", None)
+            if copies is not None:
+                copies.start(db, photo_store, status.sha256)
         return Response(content=status, headers=_upload_headers(status))
 
     @staticmethod

@@ -223,6 +223,38 @@ async def public_photo_url(tx: AsyncSession, work_order_id: int, settings: Setti
     return public_photo_urls(settings, chosen).display if chosen else None
 
 
+async def public_copies_coming(tx: AsyncSession, work_order_id: int) -> bool:
+    """Whether a photo attached to this work order has no public copy yet but may soon: its
+    bytes are still to arrive, or its copies are being made (a ``photo_job`` not ``failed``).
+    A completion push waits a little for it (TOURNEE_PUSH_PHOTO_WAIT_SECONDS)."""
+    shas = set(
+        (
+            await tx.execute(
+                select(WorkOrderPhoto.sha256).where(WorkOrderPhoto.work_order_id == work_order_id)
+            )
+        ).scalars()
+    )
+    if not shas:
+        return False
+    ready = (
+        await tx.execute(
+            select(Photo.sha256, Photo.derivatives_at).where(Photo.sha256.in_(shas))  # type: ignore[attr-defined]
+        )
+    ).all()
+    held = {sha: at for sha, at in ready}
+    if any(sha not in held for sha in shas):
+        return True  # the bytes are still on their way
+    making = [sha for sha, at in held.items() if at is None]
+    if not making:
+        return False
+    found = await tx.execute(
+        select(PhotoJob.id)
+        .where(PhotoJob.sha256.in_(making), PhotoJob.status == "pending")  # type: ignore[attr-defined]
+        .limit(1)
+    )
+    return found.first() is not None
+
+
 def _insert(tx: AsyncSession) -> Any:
     assert tx.bind is not None
     return postgresql.insert if tx.bind.dialect.name == "postgresql" else sqlite.insert

@@ -50,6 +50,7 @@ async def test_tracking_offers_the_public_completion_photo(client: Any) -> None:
     assert created.status_code == 201, created.text
     wid = created.json()["id"]
 
+    client.app.state.photo_copies.workers = 0  # here the photo job makes the copies
     crew = await login(client, "ngauthier", "crew", device_label="Téléphone suivi")
     before, after, later = _jpeg(seed=11), _jpeg(seed=12), _jpeg(seed=13)
     for data in (before, after, later):
