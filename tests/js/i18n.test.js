@@ -47,6 +47,7 @@ const FAMILIES = {
   conflict_: ["invalid_transition", "rejected", "status_superseded", "completion_not_applied", "completion_duplicate", "suggestion", "reassigned_away"],
   resolution_: ["accept_completion", "keep_cancellation", "reopen", "accept_suggestion", "dismiss"],
   sync_state_: ["idle", "syncing", "offline", "error", "signed_out", "upgrade"],
+  action_: ["en_route", "on_site", "on_hold"], // the crew's status buttons (views/crew.js, transitions.js)
   photo_state_: ["pending", "uploading", "confirmed", "refused"],
   material_: ["salt", "sand", "abrasive", "bags", "bins", "other"],
   priority_: ["1", "2", "3", "4"],
