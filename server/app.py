@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +28,7 @@ from server.crews.routes import BoroughController, CrewController
 from server.db import Database, provide_tx
 from server.errors import EXCEPTION_HANDLERS
 from server.live_routes import LiveController
+from server.logs import RequestLogMiddleware, configure_structlog, logging_config
 from server.notify.routes import (
     NoticeController,
     PushKeyController,
@@ -99,7 +99,8 @@ ROUTE_HANDLERS: list[Any] = [
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
-    logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO)
+    log_config = logging_config(settings)
+    configure_structlog()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -162,7 +163,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             )
         )
 
-    return Litestar(
+    app = Litestar(
+        logging_config=log_config,  # structlog renders every line (server/logs.py)
         route_handlers=handlers,
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
@@ -189,3 +191,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
+    # outermost, as Litestar wraps its own CORS middleware: unmatched paths get a line too
+    app.asgi_handler = RequestLogMiddleware(app.asgi_handler)
+    return app

@@ -47,6 +47,9 @@ def _run(args: argparse.Namespace) -> int:
     port = args.port or settings.port
     print(f"Tournée: http://{host}:{port}  (API docs: http://{host}:{port}/schema)")
     print(f"Database: {settings.database_kind}")
+    from server.logs import configure_logging
+
+    configure_logging(settings)
     uvicorn.run(
         "server.app:create_app",
         factory=True,
@@ -55,6 +58,9 @@ def _run(args: argparse.Namespace) -> int:
         workers=args.workers,
         proxy_headers=True,
         log_level="info",
+        # server/logs.py: structured lines; one per request from our middleware, secrets masked
+        log_config=None,
+        access_log=False,
         # SIGTERM: stop accepting, end SSE streams, let in-flight requests finish this long
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
@@ -80,12 +86,11 @@ def _create_user(args: argparse.Namespace) -> int:
 
 
 def _scheduler(_: argparse.Namespace) -> int:
-    import logging
-
+    from server.logs import configure_logging
     from server.scheduler import run_scheduler
 
     settings = get_settings()
-    logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO)
+    configure_logging(settings)
     asyncio.run(run_scheduler(settings))
     return 0
 

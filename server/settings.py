@@ -46,6 +46,13 @@ def _env_rate(name: str, default: str) -> tuple[int, int] | None:
     return hits, seconds
 
 
+def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = _env(name, default).strip().lower()
+    if raw not in choices:
+        raise ValueError(f"TOURNEE_{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def _env_bool(name: str, default: bool) -> bool:
     raw = _env(name, "1" if default else "0").strip().lower()
     return raw in {"1", "true", "yes", "on"}
@@ -111,6 +118,8 @@ class Settings:
     # address, or None when off
     rate_limit_public: tuple[int, int] | None = (30, 3600)
     rate_limit_login: tuple[int, int] | None = (30, 900)
+    # server/logs.py: one JSON object per line, or key=value lines for a person at a terminal
+    log_format: str = "json"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -174,6 +183,7 @@ def get_settings() -> Settings:
         database_url=database_url,
         secret_key=secret,
         debug=_env_bool("DEBUG", False),
+        log_format=_env_choice("LOG_FORMAT", "json", ("json", "console")),
         host=_env("HOST", "127.0.0.1"),
         port=_env_int("PORT", 8000),
         public_url=public_url,
