@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help run serve scheduler vapid cluster cluster-sim test-cluster test-push test test-js test-e2e test-sqlite test-postgres lint typecheck bench-photos bench-sync bench-field load migrate demo clean sim
+.PHONY: help install install-runtime run serve scheduler vapid cluster cluster-sim test-cluster test-push test test-js test-e2e test-sqlite test-postgres lint typecheck bench-photos bench-sync bench-field load migrate demo clean sim
 
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -15,28 +15,40 @@ help: ## Show the targets
 $(CURDIR)/.tools/bin/uv:
 	python3 tools/bootstrap_uv.py .tools
 
-.venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --all-groups
+# Running needs only the project's dependencies; tests and tools (pytest, Playwright, mypy,
+# ruff, Schemathesis…) are the dev group, installed by the test and lint targets. --inexact: a
+# runtime sync never removes the tools a developer already has.
+.venv/.runtime: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --no-dev --inexact
 	@touch $@
 
-install: .venv/.synced ## Install everything (uv, Python dependencies) into .venv
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --all-groups
+	@touch .venv/.runtime $@
 
-run: .venv/.synced ## Install, migrate, seed the Québec City demo, serve http://127.0.0.1:8000
+install-runtime: .venv/.runtime ## Install only what running needs (no test or lint tools) into .venv
+
+install: .venv/.synced ## Install everything (uv, runtime and dev dependencies) into .venv
+
+run: .venv/.runtime ## Install, migrate, seed the Québec City demo, serve http://127.0.0.1:8000
 	.venv/bin/tournee run --demo
 
-serve: .venv/.synced ## Serve without seeding demo data
+serve: .venv/.runtime ## Serve without seeding demo data
 	.venv/bin/tournee run
 
-migrate: .venv/.synced ## Apply database migrations
+demo: .venv/.runtime ## Migrate and seed the Québec City demo into an empty database, print the logins (then make serve)
+	.venv/bin/tournee demo
+
+migrate: .venv/.runtime ## Apply database migrations
 	.venv/bin/tournee migrate
 
-scheduler: .venv/.synced ## Run only the scheduled jobs (push delivery, SLA, photos, pruning) as a process
+scheduler: .venv/.runtime ## Run only the scheduled jobs (push delivery, SLA, photos, pruning) as a process
 	.venv/bin/tournee scheduler
 
-vapid: .venv/.synced ## Create the Web Push VAPID key pair if missing and show the public key
+vapid: .venv/.runtime ## Create the Web Push VAPID key pair if missing and show the public key
 	.venv/bin/tournee vapid
 
-cluster: .venv/.synced ## Several machines on one: 3 API processes (:8001-8003) + 2 schedulers on PostgreSQL (TOURNEE_DATABASE_URL), demo city
+cluster: .venv/.runtime ## Several machines on one: 3 API processes (:8001-8003) + 2 schedulers on PostgreSQL (TOURNEE_DATABASE_URL), demo city
 	.venv/bin/tournee cluster --demo $(CLUSTER_ARGS)
 
 test-cluster: .venv/.synced ## Multi-process tests on PostgreSQL: cross-process SSE/uploads/rate limits, SIGTERM, SIGKILL fleet sim

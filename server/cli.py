@@ -43,6 +43,11 @@ def _run(args: argparse.Namespace) -> int:
 
         asyncio.run(seed_demo(settings))
         print_logins()
+    else:
+        from server.seed import FIRST_ADMIN_HINT, has_admin
+
+        if not asyncio.run(has_admin(settings)):
+            print(FIRST_ADMIN_HINT)
     host = args.host or settings.host
     port = args.port or settings.port
     print(f"Tournée: http://{host}:{port}  (API docs: http://{host}:{port}/schema)")
@@ -128,24 +133,37 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="apply migrations and serve the API and PWA")
-    run.add_argument("--host")
-    run.add_argument("--port", type=int)
-    run.add_argument("--workers", type=int, default=1)
+    run.add_argument("--host", help="address to listen on (TOURNEE_HOST, 127.0.0.1)")
+    run.add_argument("--port", type=int, help="port to listen on (TOURNEE_PORT, 8000)")
+    run.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes (1; PostgreSQL for more)"
+    )
     run.add_argument("--demo", action="store_true", help="seed the demo city if the DB is empty")
-    run.add_argument("--no-migrate", action="store_true")
+    run.add_argument(
+        "--no-migrate", action="store_true", help="do not apply migrations before serving"
+    )
     run.set_defaults(func=_run)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
 
     demo = sub.add_parser("demo", help="seed the Québec City demo data (empty database only)")
-    demo.add_argument("--requests", type=int, default=300)
-    demo.add_argument("--seed", type=int, default=311)
+    demo.add_argument(
+        "--requests", type=int, default=300, help="service requests to generate (300)"
+    )
+    demo.add_argument(
+        "--seed", type=int, default=311, help="random seed of the generated requests (311)"
+    )
     demo.set_defaults(func=_demo)
 
     user = sub.add_parser("create-user", help="create a user (admin, dispatcher or crew)")
-    user.add_argument("username")
-    user.add_argument("--role", choices=["admin", "dispatcher", "crew"], required=True)
-    user.add_argument("--display-name")
+    user.add_argument("username", help="sign-in name")
+    user.add_argument(
+        "--role",
+        choices=["admin", "dispatcher", "crew"],
+        required=True,
+        help="what the user may do",
+    )
+    user.add_argument("--display-name", help="name shown to others (the username)")
     user.add_argument("--crew", help="crew code (crew members)")
     user.add_argument("--password", help="prompted when omitted")
     user.set_defaults(func=_create_user)
@@ -163,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--api", type=int, default=3, help="API processes (default 3)")
     cluster.add_argument("--schedulers", type=int, default=2, help="scheduler processes (2)")
     cluster.add_argument("--base-port", type=int, default=8001, help="first API port (8001)")
-    cluster.add_argument("--host", default="127.0.0.1")
+    cluster.add_argument("--host", default="127.0.0.1", help="address the API processes use")
     cluster.add_argument("--demo", action="store_true", help="seed the demo city if empty")
     cluster.add_argument("--log-dir", help="also write one <name>.log per process here")
     cluster.set_defaults(func=_cluster)

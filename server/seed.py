@@ -181,6 +181,23 @@ async def seed_demo(settings: Settings, *, requests: int = 300, seed: int = 311)
         await db.dispose()
 
 
+async def has_admin(settings: Settings) -> bool:
+    """Whether anyone can sign in to the dispatch console as an admin yet."""
+    db = Database(settings)
+    try:
+        async with db.transaction() as tx:
+            found = await tx.execute(select(User.id).where(User.role == "admin").limit(1))
+            return found.first() is not None
+    finally:
+        await db.dispose()
+
+
+FIRST_ADMIN_HINT = (
+    "No admin yet: create the first one with "
+    "`tournee create-user <name> --role admin` (or run `tournee demo` for the demo city)."
+)
+
+
 def print_logins() -> None:
     print("\nDemo logins / Identifiants de démonstration:")
     shown_crews = 0

@@ -123,3 +123,54 @@ async def test_unknown_user_cannot_sign_in(client: Any) -> None:
     )
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_credentials"
+
+
+def test_run_on_an_empty_database_says_how_to_get_the_first_admin(tmp_path: Path) -> None:
+    from tests.support.live_server import free_port
+
+    env = {
+        **os.environ,
+        "TOURNEE_VAR_DIR": str(tmp_path / "var"),
+        "TOURNEE_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+        "TOURNEE_SCHEDULER": "0",
+    }
+    env.pop("TOURNEE_SECRET_KEY", None)
+    port = str(free_port())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "run", "--port", port],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = []
+        for _ in range(60):
+            line = process.stdout.readline()
+            lines.append(line)
+            if "No admin yet" in line or "Uvicorn running" in line:
+                break
+        assert any("tournee create-user <name> --role admin" in line for line in lines), lines
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    created = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "create-user",
+            "first",
+            "--role",
+            "admin",
+            "--password",
+            "x" * 12,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert created.returncode == 0, created.stderr
