@@ -128,6 +128,39 @@ def _cluster(args: argparse.Namespace) -> int:
     )
 
 
+def _backup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from server.backup import BackupError, backup
+
+    try:
+        manifest = backup(get_settings(), Path(args.dest))
+    except BackupError as exc:
+        print(f"tournee backup: {exc}", file=sys.stderr)
+        return 1
+    rows = sum(manifest["rows_at_start"].values())
+    keys = ", ".join(manifest["keys"]) or "-"
+    print(
+        f"Backup in {args.dest}: {manifest['database']} database ({rows} rows), "
+        f"{len(manifest['photos'])} photo files, keys: {keys}"
+    )
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from server.backup import BackupError, restore
+
+    try:
+        counts = restore(get_settings(), Path(args.source), force=args.force)
+    except BackupError as exc:
+        print(f"tournee restore: {exc}", file=sys.stderr)
+        return 1
+    print(f"Restored from {args.source}: {sum(counts.values())} rows in {len(counts)} tables.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tournee", description="Tournée 311 dispatch service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -185,6 +218,20 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--demo", action="store_true", help="seed the demo city if empty")
     cluster.add_argument("--log-dir", help="also write one <name>.log per process here")
     cluster.set_defaults(func=_cluster)
+    saved = sub.add_parser(
+        "backup",
+        help="copy the database (SQLite online backup or pg_dump), photos and keys to a folder",
+    )
+    saved.add_argument("dest", help="folder to create (must be absent or empty)")
+    saved.set_defaults(func=_backup)
+    back = sub.add_parser(
+        "restore", help="restore a `tournee backup` folder into the configured database and var/"
+    )
+    back.add_argument("source", help="a folder written by `tournee backup`")
+    back.add_argument(
+        "--force", action="store_true", help="overwrite an existing SQLite file / clean PostgreSQL"
+    )
+    back.set_defaults(func=_restore)
     return parser
 
 
