@@ -29,6 +29,7 @@ from server.db import Database, provide_tx
 from server.errors import EXCEPTION_HANDLERS
 from server.live_routes import LiveController
 from server.logs import RequestLogMiddleware, configure_structlog, logging_config
+from server.metrics import MetricsController
 from server.notify.routes import (
     NoticeController,
     PushKeyController,
@@ -94,6 +95,7 @@ ROUTE_HANDLERS: list[Any] = [
     Open311Controller,
     Open311KeyController,
     Open311AttributeController,
+    MetricsController,
 ]
 
 

@@ -20,6 +20,7 @@ import structlog
 from litestar.logging.config import LoggingConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.metrics import observe_request
 from server.settings import Settings
 
 MASK = "[redacted]"
@@ -168,6 +169,7 @@ class RequestLogMiddleware:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
+                observe_request(scope, status, time.perf_counter() - started)
                 access_log.info(
                     "request",
                     extra={

@@ -120,6 +120,8 @@ class Settings:
     rate_limit_login: tuple[int, int] | None = (30, 900)
     # server/logs.py: one JSON object per line, or key=value lines for a person at a terminal
     log_format: str = "json"
+    # server/metrics.py: /metrics answers only a "Bearer <token>"; empty: /metrics is off (404)
+    metrics_token: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -184,6 +186,7 @@ def get_settings() -> Settings:
         secret_key=secret,
         debug=_env_bool("DEBUG", False),
         log_format=_env_choice("LOG_FORMAT", "json", ("json", "console")),
+        metrics_token=_env("METRICS_TOKEN", "").strip(),
         host=_env("HOST", "127.0.0.1"),
         port=_env_int("PORT", 8000),
         public_url=public_url,

@@ -80,6 +80,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/work-orders/{work_order_id:int}/photos"): {A, D},
     ("GET", "/media/photos/{sha256:str}/display.jpg"): {P},
     ("GET", "/media/photos/{sha256:str}/thumb.jpg"): {P},
+    # Prometheus: no role; its own TOURNEE_METRICS_TOKEN (off here: 404), tests in test_metrics
+    ("GET", "/metrics"): {P},
     # Open311 GeoReport v2: public; POST checks the client's api_key inside the route
     ("GET", "/open311/discovery.xml"): {P},
     ("GET", "/open311/discovery.json"): {P},
