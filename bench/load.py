@@ -742,7 +742,8 @@ class Storm:
         parts = urlsplit(listener.url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
         request = (
-            f"GET {path}?access_token={listener.token} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Authorization: Bearer {listener.token}\r\n"
             "Accept: text/event-stream\r\nConnection: close\r\n\r\n"
         ).encode()
         read_timeout = self.args.sse_read_timeout

@@ -13,7 +13,7 @@ from litestar.datastructures import CacheControlHeader, State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 from sqlalchemy import text
 from sqlmodel import SQLModel
@@ -52,7 +52,8 @@ from server.requests.routes import (
     ServiceRequestController,
     ServiceTypeController,
 )
-from server.settings import Settings, get_settings
+from server.security_headers import add_security_headers
+from server.settings import Settings, check_settings, get_settings
 from server.shutdown import on_stop_signal
 from server.syncapi.routes import SyncController, SyncDeskController
 from server.workorders.routes import CrewWorkController, WorkOrderController
@@ -101,6 +102,7 @@ ROUTE_HANDLERS: list[Any] = [
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
+    check_settings(settings)  # ConfigError: refuse to start (`tournee` prints it in one line)
     log_config = logging_config(settings)
     configure_structlog()
 
@@ -165,9 +167,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             )
         )
 
+    # /schema/openapi.json always; the Swagger page (CDN scripts) only when enabled
+    schema_pages: list[OpenAPIRenderPlugin] = [JsonRenderPlugin()]
+    if settings.schema_ui:
+        schema_pages.append(SwaggerRenderPlugin())
+
     app = Litestar(
         logging_config=log_config,  # structlog renders every line (server/logs.py)
         route_handlers=handlers,
+        before_send=[add_security_headers],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
@@ -189,7 +197,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version="0.1.0",
             description="311 requests to field crews: dispatch, offline sync, photo evidence.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=schema_pages,
         ),
         debug=False,
     )

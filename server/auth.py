@@ -3,6 +3,12 @@
 Every request carrying ``Authorization: Bearer <token>`` is resolved against the database on
 each call (sha256 lookup), so a revoked device is refused on its very next request, on every
 API process. Nothing about sessions lives in process memory.
+
+A token is accepted only in the ``Authorization`` header. EventSource cannot send headers, so
+the SSE routes (marked ``opt={STREAM_TICKET: True}``) also accept ``?ticket=``: a single-use
+ticket that lives ``TOURNEE_STREAM_TICKET_SECONDS`` (``POST /api/v1/auth/stream-ticket`` trades
+the bearer token for one), stored as a sha256 so that any process redeems it. A ticket that
+leaks through a URL or an access log has already been used or is about to expire.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -21,7 +27,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy import select, update
 
-from server.accounts.models import AccessToken, User
+from server.accounts.models import AccessToken, StreamTicket, User
 from server.dbtypes import utcnow
 from server.errors import Forbidden, Unauthorized
 
@@ -31,6 +37,9 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+
+#: Route ``opt`` key: this route (an SSE stream) accepts ``?ticket=`` in place of the header.
+STREAM_TICKET = "stream_ticket"
 
 
 def hash_password(password: str) -> str:
@@ -83,27 +92,69 @@ def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     return value.strip()
 
 
+async def issue_stream_ticket(
+    session: Any, actor: Actor, lifetime: timedelta
+) -> tuple[str, datetime]:
+    """A fresh single-use ticket standing for ``actor``'s token, and when it expires."""
+    ticket, digest = new_token()
+    expires_at = utcnow() + lifetime
+    session.add(StreamTicket(ticket_hash=digest, token_id=actor.token_id, expires_at=expires_at))
+    await session.flush()
+    return ticket, expires_at
+
+
+async def _redeem_stream_ticket(session: Any, ticket: str) -> int | None:
+    """The token id a valid ticket stands for, marking it used (once, on any process)."""
+    now = utcnow()
+    digest = token_digest(ticket)
+    used = await session.execute(
+        update(StreamTicket)
+        .where(
+            StreamTicket.ticket_hash == digest,  # type: ignore[arg-type]
+            StreamTicket.used_at.is_(None),  # type: ignore[union-attr]
+            StreamTicket.expires_at > now,  # type: ignore[arg-type]
+        )
+        .values(used_at=now)
+    )
+    if used.rowcount != 1:
+        return None
+    token_id = (
+        await session.execute(
+            select(StreamTicket.token_id).where(StreamTicket.ticket_hash == digest)  # type: ignore[arg-type]
+        )
+    ).scalar_one()
+    return int(token_id)
+
+
+def _accepts_stream_ticket(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    handler = connection.scope.get("route_handler")
+    return bool(handler is not None and handler.opt.get(STREAM_TICKET))
+
+
 async def resolve_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
     """The authenticated actor of this connection, or 401."""
     cached = connection.scope.get("state", {}).get("actor")
     if isinstance(cached, Actor):
         return cached
     token = _bearer(connection)
-    if token is None:
-        # EventSource cannot send headers: the SSE endpoints accept ?access_token=.
-        token = connection.query_params.get("access_token")
-    if not token:
+    ticket = None
+    if token is None and _accepts_stream_ticket(connection):
+        ticket = connection.query_params.get("ticket")
+    if not token and not ticket:
         raise Unauthorized()
     db = connection.app.state.db
     now = utcnow()
     async with db.transaction() as session:
-        row = (
-            await session.execute(
-                select(AccessToken, User)
-                .join(User, User.id == AccessToken.user_id)  # type: ignore[arg-type]
-                .where(AccessToken.token_hash == token_digest(token))
-            )
-        ).first()
+        query = select(AccessToken, User).join(User, User.id == AccessToken.user_id)  # type: ignore[arg-type]
+        if token:
+            query = query.where(AccessToken.token_hash == token_digest(token))  # type: ignore[arg-type]
+        else:
+            assert ticket is not None
+            token_id = await _redeem_stream_ticket(session, ticket)
+            if token_id is None:
+                raise Unauthorized("stream_ticket_invalid")
+            query = query.where(AccessToken.id == token_id)  # type: ignore[arg-type]
+        row = (await session.execute(query)).first()
         if row is None:
             raise Unauthorized()
         access, user = row

@@ -8,12 +8,44 @@ import getpass
 import sys
 from collections.abc import Sequence
 
-from server.settings import get_settings
+from server.settings import ConfigError, Settings, check_settings, get_settings
+
+
+def _preflight(*, push: bool = True) -> Settings:
+    """Settings that can work, or ConfigError. ``push``: this command sends Web Push (serves
+    the API or runs the jobs): load the VAPID key now and print the warnings (one line each)."""
+    settings = get_settings()
+    warnings = check_settings(settings)
+    if push:
+        for warning in warnings:
+            print(f"tournee: warning: {warning}", file=sys.stderr)
+        from server.notify.service import load_vapid_keys
+
+        load_vapid_keys(settings)  # a bad PEM stops here, not in the first push
+    return settings
+
+
+def _database_problem(exc: BaseException) -> str | None:
+    """One line for a database that cannot be used, or None when ``exc`` is something else."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    try:
+        where = make_url(get_settings().database_url).render_as_string(hide_password=True)
+    except Exception:  # the URL itself is the problem: ConfigError says so
+        where = "TOURNEE_DATABASE_URL"
+    if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
+        return f"cannot reach the database {where}: {exc.strerror or exc}"
+    if isinstance(exc, (DBAPIError, OperationalError, InterfaceError)):
+        reason = str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
+        return f"cannot use the database {where}: {reason}"
+    return None
 
 
 def _migrate(_: argparse.Namespace) -> int:
     from server.migrate import upgrade
 
+    _preflight(push=False)
     upgrade()
     print("Migrations applied.")
     return 0
@@ -23,6 +55,7 @@ def _demo(args: argparse.Namespace) -> int:
     from server.migrate import upgrade
     from server.seed import print_logins, seed_demo
 
+    _preflight(push=False)
     upgrade()
     seeded = asyncio.run(seed_demo(get_settings(), requests=args.requests, seed=args.seed))
     print("Demo city seeded." if seeded else "Database already has data; demo not re-seeded.")
@@ -33,7 +66,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    settings = get_settings()
+    settings = _preflight()
     if not args.no_migrate:
         from server.migrate import upgrade
 
@@ -50,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
             print(FIRST_ADMIN_HINT)
     host = args.host or settings.host
     port = args.port or settings.port
-    print(f"Tournée: http://{host}:{port}  (API docs: http://{host}:{port}/schema)")
+    print(f"Tournée: http://{host}:{port}  (OpenAPI: http://{host}:{port}/schema/openapi.json)")
     print(f"Database: {settings.database_kind}")
     from server.logs import configure_logging
 
@@ -72,10 +105,18 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+MIN_PASSWORD = 8  # as the API's UserCreate
+
+
 def _create_user(args: argparse.Namespace) -> int:
     from server.seed import create_user_cli
 
+    _preflight(push=False)
+    if args.role == "crew" and not args.crew:
+        raise ConfigError("a crew member needs --crew CODE")
     password = args.password or getpass.getpass("Mot de passe / password: ")
+    if len(password) < MIN_PASSWORD:
+        raise ConfigError(f"the password must have at least {MIN_PASSWORD} characters")
     asyncio.run(
         create_user_cli(
             get_settings(),
@@ -94,7 +135,7 @@ def _scheduler(_: argparse.Namespace) -> int:
     from server.logs import configure_logging
     from server.scheduler import run_scheduler
 
-    settings = get_settings()
+    settings = _preflight()
     configure_logging(settings)
     asyncio.run(run_scheduler(settings))
     return 0
@@ -103,7 +144,7 @@ def _scheduler(_: argparse.Namespace) -> int:
 def _vapid(_: argparse.Namespace) -> int:
     from server.notify.service import load_vapid_keys
 
-    settings = get_settings()
+    settings = _preflight()
     keys = load_vapid_keys(settings)
     source = settings.vapid_private_key
     where = "TOURNEE_VAPID_PRIVATE_KEY (PEM)" if source.startswith("-----BEGIN") else source
@@ -118,6 +159,7 @@ def _cluster(args: argparse.Namespace) -> int:
 
     from server.cluster import run_cluster
 
+    _preflight()
     return run_cluster(
         api=args.api,
         schedulers=args.schedulers,
@@ -236,8 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Misconfiguration and unusable databases end with one line on stderr and status 2."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"tournee: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        message = _database_problem(exc)
+        if message is None:
+            raise
+        print(f"tournee: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

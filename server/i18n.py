@@ -38,6 +38,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Votre session a expiré. Connectez-vous de nouveau.",
         "en": "Your session expired. Sign in again.",
     },
+    "stream_ticket_invalid": {
+        "fr": "Ce billet de flux est inconnu, expiré ou déjà utilisé. Demandez-en un nouveau.",
+        "en": "This stream ticket is unknown, expired or already used. Ask for a new one.",
+    },
     "forbidden": {
         "fr": "Vous n'avez pas accès à cette ressource.",
         "en": "You do not have access to this resource.",

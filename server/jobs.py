@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 
 from server import live
-from server.accounts.models import AccessToken
+from server.accounts.models import AccessToken, StreamTicket
 from server.audit import record
 from server.db import Database
 from server.dbtypes import utcnow
@@ -171,12 +171,21 @@ async def prune_expired_data(
     cutoff = now - timedelta(days=settings.push_retention_days)
     report = PruneReport()
     async with db.transaction() as tx:
-        result = await tx.execute(
-            delete(AccessToken).where(
-                AccessToken.kind == "session",  # type: ignore[arg-type]
-                AccessToken.expires_at.is_not(None),  # type: ignore[union-attr]
-                AccessToken.expires_at < now,  # type: ignore[operator]
+        expired_sessions = select(AccessToken.id).where(
+            AccessToken.kind == "session",  # type: ignore[arg-type]
+            AccessToken.expires_at.is_not(None),  # type: ignore[union-attr]
+            AccessToken.expires_at < now,  # type: ignore[operator]
+        )
+        await tx.execute(  # stream tickets live a minute; those of expired sessions go too
+            delete(StreamTicket).where(
+                or_(
+                    StreamTicket.expires_at < now,  # type: ignore[arg-type]
+                    StreamTicket.token_id.in_(expired_sessions),  # type: ignore[attr-defined]
+                )
             )
+        )
+        result = await tx.execute(
+            delete(AccessToken).where(AccessToken.id.in_(expired_sessions))  # type: ignore[union-attr]
         )
         report.sessions = result.rowcount  # type: ignore[attr-defined]
         result = await tx.execute(

@@ -32,11 +32,19 @@ API (for every domain):
     (``event:`` is the event name, ``data:`` its JSON), a ``: keepalive`` comment every
     ``settings.sync_sse_heartbeat_seconds``; the stream ends after
     ``settings.sync_sse_max_seconds`` (EventSource reconnects after ``retry``). Put the route
-    behind a guard; EventSource cannot send headers, so it authenticates with
-    ``?access_token=`` (server/auth.py).
+    behind a guard and mark it ``opt={STREAM_TICKET: True}``; EventSource cannot send headers,
+    so it authenticates with a single-use ``?ticket=`` (server/auth.py). Pass ``session=(user_id,
+    token_id)`` so that :func:`end_streams` ends it.
 
 ``make_plugin(settings)`` and ``install(db, plugin, settings)`` are called once by
 ``create_app``; the plugin is ``app.state.channels`` (and injectable as ``channels``).
+
+``end_streams(tx, user_id, token_id=None)``
+    After ``tx`` commits, end the open SSE streams opened with that token (or every token of the
+    user when ``token_id`` is None), on every process: a logout, a revoked device, a deactivated
+    user or a changed role/crew (server/accounts/service.py). Streams are told through the user's
+    own channel (``user_channel``), with the same delivery as any other event; the client gets
+    no message, just the end of the stream, and its reconnection is refused.
 
 ``close_streams(plugin)``
     Ends every open SSE stream of this process (called on SIGTERM/SIGINT, server/shutdown.py, and
@@ -75,12 +83,14 @@ __all__ = [
     "LiveChannelsPlugin",
     "close_streams",
     "crew_channel",
+    "end_streams",
     "event_stream",
     "install",
     "make_plugin",
     "publish",
     "publish_dispatch",
     "sse_response",
+    "user_channel",
 ]
 
 log = logging.getLogger("tournee.live")
@@ -92,6 +102,14 @@ _OUTBOX_KEY = "tournee_live_outbox"
 
 def crew_channel(crew_id: int) -> str:
     return f"tournee.crew.{crew_id}"
+
+
+def user_channel(user_id: int) -> str:
+    return f"tournee.user.{user_id}"
+
+
+#: Published on a user's channel: streams of that token (all of the user's if None) end.
+SESSION_ENDED = "session_ended"
 
 
 @dataclass(frozen=True)
@@ -153,6 +171,25 @@ def publish_dispatch(tx: AsyncSession, event: str, item: dict[str, Any]) -> None
     publish(tx, DISPATCH_CHANNEL, event, {**item, "ids": ids})
 
 
+def end_streams(tx: AsyncSession, user_id: int, token_id: int | None = None) -> None:
+    """End the user's open SSE streams after ``tx`` commits (see module doc)."""
+    queued = tx.info.get(_OUTBOX_KEY, {}).get((user_channel(user_id), SESSION_ENDED))
+    if queued is not None and queued.get("token_id") != token_id:
+        token_id = None  # two different ends in one transaction: end them all
+    publish(tx, user_channel(user_id), SESSION_ENDED, {"token_id": token_id})
+
+
+def _ends_session(raw: bytes | str, token_id: int | None) -> bool:
+    try:
+        message = json.loads(raw)
+        if message.get("event") != SESSION_ENDED:
+            return False
+        ended = (message.get("data") or {}).get("token_id")
+    except (ValueError, AttributeError):
+        return False
+    return ended is None or ended == token_id
+
+
 def _encode(event: str, data: dict[str, Any]) -> str:
     return json.dumps({"event": event, "data": data}, separators=(",", ":"), default=str)
 
@@ -205,9 +242,11 @@ async def event_stream(
     heartbeat_s: float,
     max_s: float,
     coalesce_s: float = 0.0,
+    session: tuple[int, int] | None = None,
 ) -> AsyncGenerator[ServerSentEventMessage, None]:
-    """SSE messages for ``channels``: hello, then events, keepalives; ends after ``max_s``, or
-    when the process begins to shut down (:func:`close_streams`).
+    """SSE messages for ``channels``: hello, then events, keepalives; ends after ``max_s``, when
+    the process begins to shut down (:func:`close_streams`), or when ``session`` (user id, token
+    id) ends (:func:`end_streams`).
 
     ``coalesce_s``: after an event, wait this long and send what arrived meanwhile as one
     message per event name (:func:`merge_events`). Clients refetch on each hint, so a storm
@@ -219,7 +258,12 @@ async def event_stream(
     closing: asyncio.Event = getattr(plugin, "closing", None) or asyncio.Event()
     if closing.is_set():
         return
-    async with plugin.start_subscription(list(channels)) as subscriber:
+    names = list(channels)
+    token_id = None
+    if session is not None:
+        names.append(user_channel(session[0]))
+        token_id = session[1]
+    async with plugin.start_subscription(names) as subscriber:
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=100)
 
         def put(raw: bytes | None) -> None:
@@ -252,8 +296,13 @@ async def event_stream(
                     while not queue.empty():
                         batch.append(queue.get_nowait())
                 ending = None in batch
+                if session is not None and any(
+                    raw is not None and _ends_session(raw, token_id) for raw in batch
+                ):
+                    break  # logged out, revoked: nothing more goes out, not even this batch
                 for name, data in merge_events(raw for raw in batch if raw is not None).items():
-                    yield ServerSentEventMessage(event=name, data=json.dumps(data))
+                    if name != SESSION_ENDED:  # another token of the same user
+                        yield ServerSentEventMessage(event=name, data=json.dumps(data))
                 if ending:
                     break
         finally:
@@ -289,6 +338,7 @@ def sse_response(
     *,
     hello: dict[str, Any],
     settings: Settings,
+    session: tuple[int, int] | None = None,
 ) -> ServerSentEvent:
     return ServerSentEvent(
         event_stream(
@@ -298,6 +348,7 @@ def sse_response(
             heartbeat_s=settings.sync_sse_heartbeat_seconds,
             max_s=settings.sync_sse_max_seconds,
             coalesce_s=settings.live_coalesce_seconds,
+            session=session,
         ),
         retry_duration=5000,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

@@ -23,9 +23,9 @@ from litestar import Controller, Request, get
 from litestar.response import ServerSentEvent
 
 from server import live
-from server.auth import dispatcher_guard
+from server.auth import STREAM_TICKET, dispatcher_guard
 from server.errors import DomainError
-from server.params import AppSettings, Channels
+from server.params import AppSettings, Channels, CurrentActor
 
 
 class LiveController(Controller):
@@ -36,13 +36,25 @@ class LiveController(Controller):
     @get(
         "/events",
         operation_id="dispatchLiveEvents",
-        summary="Server-Sent Events for dispatcher consoles (?access_token= accepted)",
+        summary="Server-Sent Events for dispatcher consoles (?ticket= accepted)",
+        description="EventSource cannot send headers: pass a ticket from "
+        "POST /api/v1/auth/stream-ticket as ?ticket= (single use, short-lived). The stream ends "
+        "at once on sign-out.",
+        opt={STREAM_TICKET: True},
     )
     async def events(
-        self, request: Request[Any, Any, Any], channels: Channels, settings: AppSettings
+        self,
+        request: Request[Any, Any, Any],
+        actor: CurrentActor,
+        channels: Channels,
+        settings: AppSettings,
     ) -> ServerSentEvent:
         if "text/event-stream" not in (request.headers.get("accept") or ""):
             raise DomainError("event_stream_required", 406)
         return live.sse_response(
-            channels, [live.DISPATCH_CHANNEL], hello={"channel": "dispatch"}, settings=settings
+            channels,
+            [live.DISPATCH_CHANNEL],
+            hello={"channel": "dispatch"},
+            settings=settings,
+            session=(actor.user_id, actor.token_id),
         )

@@ -1,6 +1,6 @@
 """Every table model, imported once so ``SQLModel.metadata`` is complete (Alembic, tests)."""
 
-from server.accounts.models import AccessToken, User
+from server.accounts.models import AccessToken, StreamTicket, User
 from server.audit import AuditEvent
 from server.crews.models import Borough, Crew
 from server.notify.models import DispatcherNotice, PushMessage, PushSubscription
@@ -50,6 +50,7 @@ __all__ = [
     "RateLimitWindow",
     "ServiceRequest",
     "ServiceType",
+    "StreamTicket",
     "SyncClient",
     "SyncConflict",
     "SyncCounter",

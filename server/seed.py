@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import secrets
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -16,7 +17,7 @@ from server.crews.models import Borough, Crew
 from server.db import Database
 from server.dbtypes import utcnow
 from server.requests.models import ServiceRequest, ServiceType
-from server.settings import Settings
+from server.settings import ConfigError, Settings
 from server.workorders.models import WorkOrder
 
 # Demo-only passwords, printed at start-up. Never use the demo data in production.
@@ -94,7 +95,7 @@ async def seed_requests(tx: AsyncSession, crews: dict[str, int], n: int, seed: i
     crews_by_key: dict[tuple[str, str], list[int]] = {}
     for crew in demo_data.CREWS:
         crews_by_key.setdefault((crew.borough_code, crew.kind), []).append(crews[crew.code])
-    for index, demo in enumerate(demo_data.generate_requests(seed, n, now)):
+    for demo in demo_data.generate_requests(seed, n, now):
         st = types[demo.service_code]
         request = ServiceRequest(
             service_type_id=st.id or 0,
@@ -108,7 +109,7 @@ async def seed_requests(tx: AsyncSession, crews: dict[str, int], n: int, seed: i
             reporter_email=demo.reporter_email,
             language=demo.language,
             channel=demo.channel,
-            tracking_token=f"demo-{seed}-{index}-{rng.getrandbits(64):016x}",
+            tracking_token=secrets.token_urlsafe(24),  # a real secret, even in the demo
             created_at=demo.created_at,
             updated_at=demo.created_at,
         )
@@ -220,13 +221,23 @@ async def create_user_cli(
     crew_code: str | None,
     password: str,
 ) -> None:
+    """Refuses (ConfigError, one line) an unknown crew or a username already taken."""
     db = Database(settings)
     try:
         async with db.transaction() as tx:
             crew_id = None
             if crew_code:
-                crew = (await tx.execute(select(Crew).where(Crew.code == crew_code))).scalar_one()
+                crew = (
+                    await tx.execute(select(Crew).where(Crew.code == crew_code))
+                ).scalar_one_or_none()
+                if crew is None:
+                    raise ConfigError(f"no crew has the code {crew_code!r}")
                 crew_id = crew.id
+            taken = (
+                await tx.execute(select(User.id).where(User.username == username.lower()))
+            ).first()
+            if taken is not None:
+                raise ConfigError(f"the username {username.lower()!r} is already taken")
             tx.add(
                 User(
                     username=username.lower(),

@@ -7,9 +7,15 @@ Tests set the environment, then call ``get_settings.cache_clear()`` before build
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting (or a command's input) that cannot work: the process refuses to start, or the
+    command refuses, with this one-line message (server/cli.py)."""
 
 
 def _env(name: str, default: str) -> str:
@@ -21,7 +27,7 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError as exc:  # a misconfiguration must fail loudly at start-up
-        raise ValueError(f"TOURNEE_{name} must be an integer, got {raw!r}") from exc
+        raise ConfigError(f"TOURNEE_{name} must be an integer, got {raw!r}") from exc
 
 
 def _env_float(name: str, default: float) -> float:
@@ -29,7 +35,7 @@ def _env_float(name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError as exc:
-        raise ValueError(f"TOURNEE_{name} must be a number, got {raw!r}") from exc
+        raise ConfigError(f"TOURNEE_{name} must be a number, got {raw!r}") from exc
 
 
 def _env_rate(name: str, default: str) -> tuple[int, int] | None:
@@ -111,6 +117,10 @@ class Settings:
     sync_sse_heartbeat_seconds: float = 20.0
     sync_sse_max_seconds: float = 300.0
     live_coalesce_seconds: float = 0.5  # SSE hints arriving this close are sent as one
+    # EventSource cannot send headers: it opens a stream with a single-use ticket this fresh
+    stream_ticket_seconds: float = 60.0
+    # the interactive OpenAPI page (/schema/swagger); /schema/openapi.json is always served
+    schema_ui: bool = False
     # several processes (docs/deploy.md): how long a stopped API process lets in-flight
     # requests finish before it cancels them (uvicorn's timeout_graceful_shutdown)
     shutdown_grace_seconds: float = 20.0
@@ -136,7 +146,7 @@ class Settings:
 def _parse_bounds(raw: str) -> tuple[float, float, float, float]:
     parts = [float(p) for p in raw.split(",")]
     if len(parts) != 4:
-        raise ValueError("TOURNEE_BOUNDS must be min_lat,min_lon,max_lat,max_lon")
+        raise ConfigError("TOURNEE_BOUNDS must be min_lat,min_lon,max_lat,max_lon")
     return (parts[0], parts[1], parts[2], parts[3])
 
 
@@ -159,9 +169,55 @@ DEFAULT_PUSH_ENDPOINT_HOSTS = (
 )
 
 
+PLACEHOLDER_VAPID_SUBJECT = "mailto:tournee@localhost"
+_MAILTO = re.compile(r"^mailto:[^@\s/]+@[^@\s/]+$")
+_HTTPS = re.compile(r"^https://[^\s/@]+(/\S*)?$")
+_DRIVERS = {"sqlite+aiosqlite": "sqlite", "postgresql+asyncpg": "postgresql"}
+
+
+def check_settings(settings: Settings) -> list[str]:
+    """Refuse (:class:`ConfigError`, one line) what cannot work; return warnings to print.
+
+    The database URL must parse and name SQLite or PostgreSQL; the VAPID subject must be a
+    ``mailto:`` address or an ``https:`` URL (push services refuse anything else, and every push
+    would then fail with the reason only in ``push_outbox.last_error``).
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(settings.database_url)
+    except ArgumentError:
+        raise ConfigError(
+            "TOURNEE_DATABASE_URL is not a database URL "
+            "(expected sqlite:///path/file.sqlite3 or postgresql://user@host/dbname)"
+        ) from None
+    if url.drivername not in _DRIVERS:
+        raise ConfigError(
+            f"TOURNEE_DATABASE_URL: unsupported database {url.get_backend_name()!r} "
+            "(Tournée runs on sqlite:/// or postgresql://)"
+        )
+    if url.drivername.startswith("sqlite") and url.database and url.database != ":memory:":
+        folder = Path(url.database).parent
+        if not folder.is_dir():
+            raise ConfigError(f"TOURNEE_DATABASE_URL: the folder {folder} does not exist")
+    subject = settings.vapid_subject.strip()
+    if not (_MAILTO.match(subject) or _HTTPS.match(subject)):
+        raise ConfigError(
+            f"TOURNEE_VAPID_SUBJECT must be a mailto: address or an https: URL, got {subject!r}"
+        )
+    warnings = []
+    if subject == PLACEHOLDER_VAPID_SUBJECT:
+        warnings.append(
+            f"TOURNEE_VAPID_SUBJECT is the placeholder {subject}: push services (Apple above "
+            "all) may refuse it; set a real contact such as mailto:311@ville.quebec.qc.ca"
+        )
+    return warnings
+
+
 def _default_vapid_subject(public_url: str) -> str:
     # RFC 8292 asks for a contact; an https: public address is one. Set TOURNEE_VAPID_SUBJECT.
-    return public_url if public_url.startswith("https:") else "mailto:tournee@localhost"
+    return public_url if public_url.startswith("https:") else PLACEHOLDER_VAPID_SUBJECT
 
 
 @lru_cache(maxsize=1)
@@ -235,6 +291,8 @@ def get_settings() -> Settings:
         sync_sse_heartbeat_seconds=_env_float("SYNC_SSE_HEARTBEAT_SECONDS", 20.0),
         sync_sse_max_seconds=_env_float("SYNC_SSE_MAX_SECONDS", 300.0),
         live_coalesce_seconds=_env_float("LIVE_COALESCE_SECONDS", 0.5),
+        stream_ticket_seconds=_env_float("STREAM_TICKET_SECONDS", 60.0),
+        schema_ui=_env_bool("SCHEMA_UI", False),
         shutdown_grace_seconds=_env_float("SHUTDOWN_GRACE_SECONDS", 20.0),
         rate_limit_public=_env_rate("RATE_LIMIT_PUBLIC", "30/3600"),
         rate_limit_login=_env_rate("RATE_LIMIT_LOGIN", "30/900"),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 20:26:18.995984
+Create Date: 2026-12-04 21:04:45.676374
 """
 
 from collections.abc import Sequence
@@ -296,9 +296,10 @@ def upgrade() -> None:
             ["user_account.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("sha256"),
+        sa.UniqueConstraint("sha256", "user_id", name="uq_photo_upload_sha256_user"),
     )
     with op.batch_alter_table("photo_upload", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_photo_upload_sha256"), ["sha256"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_photo_upload_updated_at"), ["updated_at"], unique=False
         )
@@ -535,6 +536,26 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_push_subscription_request_id"), ["request_id"], unique=False
         )
+
+    op.create_table(
+        "stream_ticket",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("ticket_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("token_id", sa.Integer(), nullable=False),
+        sa.Column("expires_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["token_id"],
+            ["access_token.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("ticket_hash"),
+    )
+    with op.batch_alter_table("stream_ticket", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_stream_ticket_expires_at"), ["expires_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_stream_ticket_token_id"), ["token_id"], unique=False)
 
     op.create_table(
         "sync_client",
@@ -780,6 +801,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_sync_client_user_id"))
 
     op.drop_table("sync_client")
+    with op.batch_alter_table("stream_ticket", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_stream_ticket_token_id"))
+        batch_op.drop_index(batch_op.f("ix_stream_ticket_expires_at"))
+
+    op.drop_table("stream_ticket")
     with op.batch_alter_table("push_subscription", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_push_subscription_request_id"))
         batch_op.drop_index(batch_op.f("ix_push_subscription_endpoint_hash"))
@@ -824,6 +850,7 @@ def downgrade() -> None:
     op.drop_table("service_request")
     with op.batch_alter_table("photo_upload", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_photo_upload_updated_at"))
+        batch_op.drop_index(batch_op.f("ix_photo_upload_sha256"))
 
     op.drop_table("photo_upload")
     op.drop_table("photo")

@@ -50,3 +50,59 @@ export function retryAfterMs(headers) {
   const at = Date.parse(value);
   return Number.isFinite(at) ? Math.max(0, at - Date.now()) : null;
 }
+
+// Server-Sent Events with a stream ticket. EventSource cannot send headers, and a bearer token in
+// a URL ends up in logs: the server trades the token for a single-use ticket that lives a minute
+// (POST /api/v1/auth/stream-ticket) and the stream URL carries that (?ticket=). A ticket is
+// spent once, so when the stream ends or breaks (the server ends streams every few minutes, and at
+// once on sign-out or a revoked device) this closes it and opens a new one with a fresh ticket,
+// after `retryMs` (doubling up to a minute while the network is down). A 401/403 for the ticket
+// means the session is over: `onAuthLost(code)` and no retry. `listeners` maps event names to
+// handlers; `onState("open" | "retrying" | "closed")`. Returns { close() }.
+export function openEventStream(path, token, listeners, { onState = () => {}, onAuthLost = () => {}, retryMs = 5000 } = {}) {
+  let source = null;
+  let timer = null;
+  let closed = false;
+  let delay = retryMs;
+  const retry = () => {
+    if (closed) return;
+    onState("retrying");
+    timer = setTimeout(connect, delay);
+    delay = Math.min(delay * 2, 60000);
+  };
+  async function connect() {
+    timer = null;
+    if (closed) return;
+    const answer = await apiPost("/api/v1/auth/stream-ticket", undefined, { token, timeoutMs: 15000 });
+    if (closed) return;
+    if (answer.status === 401 || answer.status === 403) {
+      closed = true;
+      onState("closed");
+      onAuthLost(answer.body?.code || "not_authenticated");
+      return;
+    }
+    if (!answer.ok || !answer.body?.ticket) return retry();
+    const separator = path.includes("?") ? "&" : "?";
+    source = new EventSource(`${path}${separator}ticket=${encodeURIComponent(answer.body.ticket)}`);
+    source.onopen = () => {
+      delay = retryMs;
+      onState("open");
+    };
+    for (const [name, handler] of Object.entries(listeners)) source.addEventListener(name, handler);
+    source.onerror = () => {
+      // the browser would reconnect with the same, spent ticket: start over with a new one
+      source?.close();
+      source = null;
+      retry();
+    };
+  }
+  connect();
+  return {
+    close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      source?.close();
+      source = null;
+    },
+  };
+}

@@ -71,6 +71,24 @@ class AccessToken(SQLModel, table=True):
     revoked_by_id: int | None = Field(default=None, foreign_key="user_account.id")
 
 
+class StreamTicket(SQLModel, table=True):
+    """A single-use, short-lived stand-in for a bearer token in an SSE URL (EventSource cannot
+    send headers). Stored so that any API process redeems it; only its sha256 is kept."""
+
+    __tablename__ = "stream_ticket"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_hash: str = Field(max_length=64, unique=True)
+    token_id: int = Field(foreign_key="access_token.id", index=True)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class StreamTicketPublic(SQLModel):
+    ticket: str = Field(description="Pass as ?ticket= to an SSE route, once, before expires_at")
+    expires_at: datetime
+
+
 class LoginRequest(SQLModel):
     username: str = Field(min_length=1, max_length=60)
     password: str = Field(min_length=1, max_length=200)

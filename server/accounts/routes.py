@@ -11,6 +11,7 @@ from server.accounts.models import (
     DevicePublic,
     LoginRequest,
     LoginResponse,
+    StreamTicketPublic,
     User,
     UserCreate,
     UserPublic,
@@ -40,6 +41,18 @@ class AuthController(Controller):
     @post("/logout", operation_id="logout", status_code=204, guards=[any_user_guard])
     async def logout(self, tx: Tx, actor: CurrentActor) -> None:
         await service.logout(tx, actor)
+
+    @post(
+        "/stream-ticket",
+        operation_id="createStreamTicket",
+        status_code=201,
+        guards=[any_user_guard],
+        summary="A single-use ticket for ?ticket= on an SSE route (EventSource sends no headers)",
+    )
+    async def stream_ticket(
+        self, tx: Tx, settings: AppSettings, actor: CurrentActor
+    ) -> StreamTicketPublic:
+        return await service.stream_ticket(tx, actor, settings)
 
     @get("/me", operation_id="whoAmI", guards=[any_user_guard])
     async def me(self, tx: Tx, actor: CurrentActor) -> UserPublic:

@@ -7,18 +7,20 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server import live
 from server.accounts.models import (
     AccessToken,
     DevicePublic,
     LoginRequest,
     LoginResponse,
+    StreamTicketPublic,
     User,
     UserCreate,
     UserPublic,
     UserUpdate,
 )
 from server.audit import diff, record
-from server.auth import Actor, hash_password, new_token, verify_password
+from server.auth import Actor, hash_password, issue_stream_ticket, new_token, verify_password
 from server.crews.models import Crew
 from server.dbtypes import utcnow
 from server.errors import Conflict, Invalid, NotFound, Unauthorized
@@ -79,6 +81,13 @@ async def login(tx: AsyncSession, data: LoginRequest, settings: Settings) -> Log
     )
 
 
+async def stream_ticket(tx: AsyncSession, actor: Actor, settings: Settings) -> StreamTicketPublic:
+    ticket, expires_at = await issue_stream_ticket(
+        tx, actor, timedelta(seconds=settings.stream_ticket_seconds)
+    )
+    return StreamTicketPublic(ticket=ticket, expires_at=expires_at)
+
+
 async def logout(tx: AsyncSession, actor: Actor) -> None:
     access = await tx.get(AccessToken, actor.token_id)
     if access is not None and access.revoked_at is None:
@@ -86,6 +95,7 @@ async def logout(tx: AsyncSession, actor: Actor) -> None:
         access.revoked_by_id = actor.user_id
         tx.add(access)
         await tx.flush()
+        live.end_streams(tx, access.user_id, access.id)
 
 
 async def _check_crew(tx: AsyncSession, crew_id: int | None) -> None:
@@ -143,6 +153,8 @@ async def update_user(tx: AsyncSession, user_id: int, data: UserUpdate, actor: A
         changes["password"] = ["***", "***"]
     tx.add(user)
     await tx.flush()
+    if {"active", "role", "crew_id"} & changes.keys():
+        live.end_streams(tx, user_id)  # open streams were opened for what the user was
     await record(
         tx, entity_type="user", entity_id=user_id, action="updated", actor=actor, changes=changes
     )
@@ -192,6 +204,7 @@ async def revoke_device(tx: AsyncSession, device_id: int, actor: Actor) -> Devic
         access.revoked_by_id = actor.user_id
         tx.add(access)
         await tx.flush()
+        live.end_streams(tx, access.user_id, access.id)
         await record(
             tx,
             entity_type="device",

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,7 +37,7 @@ from server.notify.webpush import (
     validate_subscription,
 )
 from server.requests.models import ServiceRequest, ServiceType
-from server.settings import Settings
+from server.settings import ConfigError, Settings
 from sync.states import OPEN_STATUSES
 
 MAX_SUBSCRIPTIONS_PER_REQUEST = 10
@@ -377,6 +378,13 @@ def load_vapid_keys(settings: Settings) -> VapidKeys:
     the same PEM (the default file under ./var is per machine).
     """
     configured = settings.vapid_private_key.strip()
-    if configured.startswith("-----BEGIN"):
-        return VapidKeys.from_pem(configured.encode("ascii"))
-    return VapidKeys.load_or_create(configured or settings.var_dir / "vapid_private.pem")
+    inline = configured.startswith("-----BEGIN")
+    try:
+        if inline:
+            return VapidKeys.from_pem(configured.encode("ascii"))
+        return VapidKeys.load_or_create(configured or settings.var_dir / "vapid_private.pem")
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        where = "the PEM in TOURNEE_VAPID_PRIVATE_KEY" if inline else f"the file {configured}"
+        raise ConfigError(
+            f"TOURNEE_VAPID_PRIVATE_KEY: {where} is not an unencrypted P-256 (EC) private key PEM"
+        ) from exc

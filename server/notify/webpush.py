@@ -90,8 +90,10 @@ class VapidKeys:
     @classmethod
     def from_pem(cls, pem: bytes) -> VapidKeys:
         private_key = serialization.load_pem_private_key(pem, password=None)
-        if not isinstance(private_key, ec.EllipticCurvePrivateKey):
-            raise ValueError("VAPID key file does not hold an EC private key")
+        if not isinstance(private_key, ec.EllipticCurvePrivateKey) or not isinstance(
+            private_key.curve, ec.SECP256R1
+        ):
+            raise ValueError("VAPID key file does not hold a P-256 (EC) private key")
         return cls(private_key)
 
     @classmethod

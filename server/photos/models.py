@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from server.dbtypes import JSONList, UTCDateTime, utcnow
@@ -57,12 +57,18 @@ class Photo(SQLModel, table=True):
 
 
 class PhotoUpload(SQLModel, table=True):
-    """A resumable upload in progress (tus model): bytes [0, offset) are in the store."""
+    """A resumable upload in progress (tus model): bytes [0, offset) are in the store.
+
+    One session per photo *and uploader*: only its uploader (or a dispatcher) may read, append
+    to or abandon it, so declaring someone else's sha256 gives a session of one's own, never
+    theirs. Whoever completes first records the photo; the other completes as "already held".
+    """
 
     __tablename__ = "photo_upload"
+    __table_args__ = (UniqueConstraint("sha256", "user_id", name="uq_photo_upload_sha256_user"),)
 
     id: str = Field(primary_key=True, max_length=32)  # uuid4 hex, also the store key
-    sha256: str = Field(max_length=64, unique=True)  # one upload in progress per photo
+    sha256: str = Field(max_length=64, index=True)  # one upload in progress per photo and user
     length: int
     offset: int = Field(default=0)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

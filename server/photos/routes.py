@@ -144,8 +144,8 @@ class PhotoController(Controller):
         status_code=200,
         summary="The upload's current offset (Upload-Offset header)",
     )
-    async def head_upload(self, tx: Tx, upload_id: UploadId) -> Response[None]:
-        upload = await service.load_upload(tx, upload_id)
+    async def head_upload(self, tx: Tx, actor: CurrentActor, upload_id: UploadId) -> Response[None]:
+        upload = await service.load_upload(tx, upload_id, actor)
         return Response(content=None, headers=_upload_headers(service._status(upload)))
 
     @get(
@@ -154,8 +154,10 @@ class PhotoController(Controller):
         guards=[any_user_guard],
         summary="The upload's current offset, as JSON",
     )
-    async def get_upload(self, tx: Tx, upload_id: UploadId) -> Response[UploadStatus]:
-        status = service._status(await service.load_upload(tx, upload_id))
+    async def get_upload(
+        self, tx: Tx, actor: CurrentActor, upload_id: UploadId
+    ) -> Response[UploadStatus]:
+        status = service._status(await service.load_upload(tx, upload_id, actor))
         return Response(content=status, headers=_upload_headers(status))
 
     @patch(
@@ -180,7 +182,7 @@ class PhotoController(Controller):
         upload_offset: UploadOffset,
     ) -> Response[Any]:
         async with db.transaction() as tx:  # cheap checks before reading any byte
-            upload = await service.load_upload(tx, upload_id)
+            upload = await service.load_upload(tx, upload_id, actor)
         if upload_offset != upload.offset:
             return self._offset_conflict(request, upload.offset)
         remaining = upload.length - upload.offset
@@ -201,7 +203,7 @@ class PhotoController(Controller):
                 service.log.info("upload %s cut after %d bytes of a chunk", upload_id, size)
             try:
                 status = await service.append_chunk(
-                    db, photo_store, settings, upload_id, upload_offset, spool, size, actor.user_id
+                    db, photo_store, settings, upload_id, upload_offset, spool, size, actor
                 )
             except service.OffsetMismatch as exc:
                 return self._offset_conflict(request, exc.offset)
@@ -229,8 +231,10 @@ class PhotoController(Controller):
         guards=[any_user_guard],
         summary="Abandon an upload in progress",
     )
-    async def delete_upload(self, tx: Tx, photo_store: Store, upload_id: UploadId) -> None:
-        await service.delete_upload(tx, photo_store, upload_id)
+    async def delete_upload(
+        self, tx: Tx, photo_store: Store, actor: CurrentActor, upload_id: UploadId
+    ) -> None:
+        await service.delete_upload(tx, photo_store, upload_id, actor)
 
 
 class WorkOrderPhotoController(Controller):

@@ -39,6 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.auth import Actor
 from server.db import Database
 from server.dbtypes import utcnow
 from server.errors import Conflict, DomainError, NotFound
@@ -427,7 +428,7 @@ async def create_upload(
         return UploadStatus(
             id=None, sha256=sha256, length=photo.size_bytes, offset=photo.size_bytes, complete=True
         ), False
-    existing = await _upload_by_sha(tx, sha256)
+    existing = await _upload_by_sha(tx, sha256, user_id)
     if existing is None:
         upload = PhotoUpload(id=uuid.uuid4().hex, sha256=sha256, length=length, user_id=user_id)
         try:
@@ -436,7 +437,7 @@ async def create_upload(
                 await tx.flush()
             return _status(upload), True
         except IntegrityError:  # another device declared the same photo at the same moment
-            existing = await _upload_by_sha(tx, sha256)
+            existing = await _upload_by_sha(tx, sha256, user_id)
             if existing is None:
                 raise
     if existing.length != length:
@@ -444,24 +445,29 @@ async def create_upload(
     return _status(existing), False
 
 
-async def _upload_by_sha(tx: AsyncSession, sha256: str) -> PhotoUpload | None:
+async def _upload_by_sha(tx: AsyncSession, sha256: str, user_id: int | None) -> PhotoUpload | None:
+    owner = PhotoUpload.user_id.is_(None) if user_id is None else PhotoUpload.user_id == user_id  # type: ignore[union-attr]
     return (
-        await tx.execute(select(PhotoUpload).where(PhotoUpload.sha256 == sha256))
+        await tx.execute(select(PhotoUpload).where(PhotoUpload.sha256 == sha256, owner))
     ).scalar_one_or_none()
 
 
-async def load_upload(tx: AsyncSession, upload_id: str, *, for_update: bool = False) -> PhotoUpload:
+async def load_upload(
+    tx: AsyncSession, upload_id: str, actor: Actor, *, for_update: bool = False
+) -> PhotoUpload:
+    """The upload, if ``actor`` may touch it: its uploader or a dispatcher. Anyone else gets the
+    same 404 as for an unknown id (an upload id says nothing about whose it is)."""
     query = select(PhotoUpload).where(PhotoUpload.id == upload_id)
     if for_update:
         query = query.with_for_update()
     upload = (await tx.execute(query)).scalar_one_or_none()
-    if upload is None:
+    if upload is None or not (actor.is_dispatcher or upload.user_id == actor.user_id):
         raise NotFound("photo_upload", upload_id)
     return upload
 
 
-async def delete_upload(tx: AsyncSession, store: PhotoStore, upload_id: str) -> None:
-    upload = await load_upload(tx, upload_id, for_update=True)
+async def delete_upload(tx: AsyncSession, store: PhotoStore, upload_id: str, actor: Actor) -> None:
+    upload = await load_upload(tx, upload_id, actor, for_update=True)
     await tx.delete(upload)
     await tx.flush()
     await store.delete(upload_key(upload_id))
@@ -475,7 +481,7 @@ async def append_chunk(
     offset: int,
     spool: IO[bytes],
     size: int,
-    user_id: int | None,
+    actor: Actor,
 ) -> UploadStatus:
     """Write a spooled chunk at ``offset`` (which must be the server's), then finish if whole.
 
@@ -484,7 +490,7 @@ async def append_chunk(
     overwritten by the next one: the store drops everything beyond the offset it is given.
     """
     async with db.transaction() as tx:
-        upload = await load_upload(tx, upload_id, for_update=True)
+        upload = await load_upload(tx, upload_id, actor, for_update=True)
         if offset != upload.offset:
             raise OffsetMismatch(upload.offset)
         if offset + size > upload.length:
@@ -499,7 +505,7 @@ async def append_chunk(
         status = _status(upload)
     if status.offset < status.length:
         return status
-    return await finish_upload(db, store, settings, upload_id, status.sha256, user_id)
+    return await finish_upload(db, store, settings, upload_id, status.sha256, actor.user_id)
 
 
 async def finish_upload(

@@ -9,7 +9,7 @@ from litestar.params import JSONBody, Parameter
 from litestar.response import ServerSentEvent
 
 from server import live
-from server.auth import crew_guard, dispatcher_guard
+from server.auth import STREAM_TICKET, crew_guard, dispatcher_guard
 from server.errors import DomainError, Forbidden
 from server.params import AppSettings, Channels, CurrentActor, DbId, QueryDbId, Tx
 from server.syncapi import service
@@ -49,7 +49,11 @@ class SyncController(Controller):
     @get(
         "/events",
         operation_id="syncEvents",
-        summary="Server-Sent Events telling the phone to pull now (?access_token= accepted)",
+        summary="Server-Sent Events telling the phone to pull now (?ticket= accepted)",
+        description="EventSource cannot send headers: pass a ticket from "
+        "POST /api/v1/auth/stream-ticket as ?ticket= (single use, short-lived). The stream ends "
+        "at once when the device is revoked or signs out.",
+        opt={STREAM_TICKET: True},
     )
     async def events(
         self,
@@ -67,6 +71,7 @@ class SyncController(Controller):
             [live.crew_channel(actor.crew_id)],
             hello={"crew_id": actor.crew_id},
             settings=settings,
+            session=(actor.user_id, actor.token_id),
         )
 
 

@@ -25,6 +25,7 @@ from tests.integration.test_photos_resume import (
 )
 from tests.integration.test_sync_api_events import _login as _token
 from tests.integration.test_sync_api_events import _next_event
+from tests.support.live_server import stream_ticket
 
 pytestmark = pytest.mark.postgres_only  # several processes share one database: PostgreSQL
 
@@ -55,7 +56,7 @@ async def test_a_change_made_on_one_process_reaches_a_console_on_another(
         console = await _token(on_c, "repartiteur1", "dispatcher")  # signed in on C
         other = {"Authorization": f"Bearer {await _token(on_b, 'admin', 'admin')}"}
         async with on_a.stream(
-            "GET", "/api/v1/live/events", params={"access_token": console}, headers=SSE
+            "GET", "/api/v1/live/events", params=await stream_ticket(on_c, console), headers=SSE
         ) as stream:  # the console listens on A
             assert stream.status_code == 200
             lines = stream.aiter_lines()

@@ -176,8 +176,8 @@ def _console(url: str, token: str, ended: threading.Event) -> None:
     with (
         httpx.Client(timeout=60) as http,
         http.stream(
-            "GET", url + "/api/v1/live/events", params={"access_token": token},
-            headers={"Accept": "text/event-stream"},
+            "GET", url + "/api/v1/live/events",
+            headers={"Accept": "text/event-stream", "Authorization": f"Bearer {token}"},
         ) as stream,
     ):  # fmt: skip
         for _ in stream.iter_lines():

@@ -30,6 +30,16 @@ CHROMIUM_ARGS = [
 ]
 CITY = {"latitude": 46.8139, "longitude": -71.2080}  # rue Saint-Jean, Québec
 
+# Every page reports Content-Security-Policy violations (server/security_headers.py): the
+# `securitypolicyviolation` event, and Chromium's own "Refused to …" console errors (which also
+# cover workers). Any one fails the test that caused it, in the `browsers` fixture's teardown.
+CSP_REPORTER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || "inline"} `
+    + `at ${e.sourceFile}:${e.lineNumber}`);
+});
+"""
+
 
 @pytest.fixture
 def live(app: Any) -> Iterator[LiveServer]:
@@ -58,6 +68,17 @@ class Browsers:
         self.root = root
         self.base_url = base_url
         self.open: list[Any] = []
+        self.csp_violations: list[str] = []
+
+    def _watch_csp(self, context: Any) -> None:
+        context.add_init_script(CSP_REPORTER)
+
+        def on_console(message: Any) -> None:
+            text = message.text
+            if "CSP violation" in text or "Content Security Policy" in text:
+                self.csp_violations.append(f"{message.page.url if message.page else '?'}: {text}")
+
+        context.on("console", on_console)
 
     def context(self, name: str, **options: Any) -> Any:
         options.setdefault("geolocation", CITY)
@@ -72,8 +93,14 @@ class Browsers:
             **options,
         )
         context.set_default_timeout(15_000)
+        self._watch_csp(context)
         self.open.append(context)
         return context
+
+    def assert_no_csp_violation(self) -> None:
+        assert not self.csp_violations, "Content-Security-Policy violations:\n" + "\n".join(
+            self.csp_violations
+        )
 
     def close_all(self) -> None:
         for context in self.open:
@@ -86,6 +113,7 @@ def browsers(playwright_driver: Any, live: LiveServer, tmp_path: Path) -> Iterat
     made = Browsers(playwright_driver, tmp_path, live.url)
     yield made
     made.close_all()
+    made.assert_no_csp_violation()
 
 
 class Api:

@@ -52,6 +52,7 @@ def phones(playwright_driver: Any, gate: Gate, tmp_path: Path) -> Iterator[Brows
     made = Browsers(playwright_driver, tmp_path, gate.url)
     yield made
     made.close_all()
+    made.assert_no_csp_violation()
 
 
 def _photos_waiting(page: Any) -> int:

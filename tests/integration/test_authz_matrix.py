@@ -22,6 +22,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/auth/login"): {P},
     ("POST", "/api/v1/auth/logout"): {A, D, C},
     ("GET", "/api/v1/auth/me"): {A, D, C},
+    ("POST", "/api/v1/auth/stream-ticket"): {A, D, C},
     ("GET", "/api/v1/boroughs"): {A, D, C},
     ("GET", "/api/v1/service-types"): {P},
     ("POST", "/api/v1/service-types"): {A},

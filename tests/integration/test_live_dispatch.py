@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from tests.integration.test_sync_api_events import _login, _next_event
-from tests.support.live_server import LiveServer
+from tests.support.live_server import LiveServer, stream_ticket
 
 SSE = {"Accept": "text/event-stream"}
 
@@ -26,11 +26,13 @@ async def test_changes_reach_the_dispatch_console_stream(app: Any) -> None:
             crews = {
                 c["code"]: c["id"] for c in (await http.get("/api/v1/crews", headers=other)).json()
             }
-            refused = await http.get("/api/v1/live/events", params={"access_token": console})
+            refused = await http.get(
+                "/api/v1/live/events", params=await stream_ticket(http, console)
+            )
             assert refused.status_code == 406
             assert refused.json()["code"] == "event_stream_required"
             crew = await http.get(
-                "/api/v1/live/events", params={"access_token": phone}, headers=SSE
+                "/api/v1/live/events", params=await stream_ticket(http, phone), headers=SSE
             )
             assert crew.status_code == 403
             anonymous = await http.get("/api/v1/live/events", headers=SSE)
@@ -44,7 +46,7 @@ async def test_changes_reach_the_dispatch_console_stream(app: Any) -> None:
             assert unassigned.status_code == 201, unassigned.text
             wid = unassigned.json()["id"]
             async with http.stream(
-                "GET", "/api/v1/live/events", params={"access_token": console}, headers=SSE
+                "GET", "/api/v1/live/events", params=await stream_ticket(http, console), headers=SSE
             ) as stream:
                 assert stream.status_code == 200
                 assert stream.headers["content-type"].startswith("text/event-stream")
@@ -111,7 +113,7 @@ async def test_conflicts_recorded_and_resolved_reach_the_console(app: Any) -> No
             phone = await device(http, "mtremblay")
             wo = await work_order(http, other, (await crew_ids(http, other))[SNOW_1])
             async with http.stream(
-                "GET", "/api/v1/live/events", params={"access_token": console}, headers=SSE
+                "GET", "/api/v1/live/events", params=await stream_ticket(http, console), headers=SSE
             ) as stream:
                 lines = stream.aiter_lines()
                 assert await _next_event(lines) == ("hello", {"channel": "dispatch"})

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tests.support.data import PASSWORDS
-from tests.support.live_server import LiveServer
+from tests.support.live_server import LiveServer, stream_ticket
 
 
 async def _login(http: httpx.AsyncClient, username: str, role: str, **extra: Any) -> str:
@@ -42,12 +42,12 @@ async def test_a_committed_change_tells_the_crew_phones_to_pull(app: Any) -> Non
             crews = {
                 c["code"]: c["id"] for c in (await http.get("/api/v1/crews", headers=desk)).json()
             }
-            refused = await http.get("/sync/v1/events", params={"access_token": phone})
+            refused = await http.get("/sync/v1/events", params=await stream_ticket(http, phone))
             assert refused.status_code == 406
             async with http.stream(
                 "GET",
                 "/sync/v1/events",
-                params={"access_token": phone},
+                params=await stream_ticket(http, phone),
                 headers={"Accept": "text/event-stream"},
             ) as stream:
                 assert stream.status_code == 200

@@ -10,6 +10,15 @@ from typing import Any
 import uvicorn
 
 
+async def stream_ticket(http: Any, token: str) -> dict[str, str]:
+    """``params`` for an SSE route: a fresh single-use ticket standing for ``token``."""
+    answer = await http.post(
+        "/api/v1/auth/stream-ticket", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 201, answer.text
+    return {"ticket": str(answer.json()["ticket"])}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ import { readWorkOrders, readWorkOrder, readReference, sortWorkList, isOverdue, 
 import { addPhoto, currentPosition, readPhotos, waitingPhotos } from "../photos.js";
 import { SyncEngine } from "../sync.js";
 import { crewMoves, transitionTable } from "../transitions.js";
-import { apiPost, apiGet } from "../api.js";
+import { apiPost, apiGet, openEventStream } from "../api.js";
 
 let db = null;
 let engine = null;
@@ -90,12 +90,13 @@ export async function renderCrew(root, { id } = {}) {
 let hints = null;
 function listenForHints(token) {
   if (hints || !("EventSource" in window)) return;
-  hints = new EventSource(`/sync/v1/events?access_token=${encodeURIComponent(token)}`);
-  hints.addEventListener("pull", () => engine.sync());
-  hints.addEventListener("hello", () => engine.sync()); // pull once after every (re)connect
-  hints.onerror = () => {
-    if (hints && hints.readyState === EventSource.CLOSED) hints = null; // e.g. 401: sign-in shows
-  };
+  hints = openEventStream("/sync/v1/events", token, {
+    pull: () => engine.sync(),
+    hello: () => engine.sync(), // pull once after every (re)connect
+  }, {
+    // signed out or revoked: the engine's next sync meets the same 401 and shows the sign-in
+    onAuthLost: () => { hints = null; engine.sync(); },
+  });
 }
 
 async function renderSignIn(root) {

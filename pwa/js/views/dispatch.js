@@ -4,7 +4,7 @@
 
 import { h, clear, formatTime } from "../dom.js";
 import { t, getLang } from "../i18n.js";
-import { request, apiGet, apiPost } from "../api.js";
+import { request, apiGet, apiPost, openEventStream } from "../api.js";
 
 const TOKEN = "tournee.dispatch-token";
 const POLL_MS = 15000;
@@ -54,20 +54,15 @@ export async function renderDispatch(root) {
 function connectLive() {
   // server/live.py (dispatch live updates): reload on any event; the poll stays as the safety net.
   if (!state || !("EventSource" in window)) return;
-  const source = new EventSource(`/api/v1/live/events?access_token=${encodeURIComponent(state.token)}`);
-  state.events = source;
-  source.onopen = () => setLive("live_connected");
-  source.onmessage = () => load();
   // "hello" on every (re)connect (what was missed meanwhile), then one event per committed change.
   const events = ["hello", "work_order_changed", "request_created", "sla_escalated", "notice_acknowledged",
     "conflict_recorded", "conflict_resolved", "evidence_changed", "evidence_flagged"];
-  for (const name of events) {
-    source.addEventListener(name, () => load());
-  }
-  source.onerror = () => {
-    setLive("live_polling");
-    if (source.readyState === EventSource.CLOSED) state && (state.events = null);
-  };
+  const listeners = Object.fromEntries(events.map((name) => [name, () => load()]));
+  listeners.message = () => load();
+  state.events = openEventStream("/api/v1/live/events", state.token, listeners, {
+    onState: (s) => setLive(s === "open" ? "live_connected" : "live_polling"),
+    onAuthLost: () => state && (state.events = null), // the next load() shows the sign-in
+  });
 }
 
 function setLive(key) {
