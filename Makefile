@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install install-runtime run serve scheduler vapid cluster cluster-sim test-cluster test-push test test-js test-e2e test-sqlite test-postgres lint typecheck bench-photos bench-sync bench-field load migrate demo clean sim
+.PHONY: help install install-runtime run serve scheduler vapid cluster cluster-sim test-cluster test-push test test-js test-e2e test-sqlite test-postgres lint typecheck bench-photos bench-sync bench-field load migrate demo clean sim soak
 
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -105,6 +105,12 @@ STEPS ?= 132
 SIM_ARGS ?=
 sim: .venv/.synced ## Long seeded fleet simulation (SEED= DEVICES= STEPS=; SIM_ARGS=--postgres)
 	$(PY) -m tests.sim --seed $(SEED) --devices $(DEVICES) --steps $(STEPS) $(SIM_ARGS)
+
+SOAK_HOURS ?= 100000
+SOAK_MAX_SECONDS ?= 21600
+SOAK_ARGS ?=
+soak: .venv/.synced ## Fleet-sim seeds until SOAK_HOURS simulated device-hours (SQLite + PostgreSQL; ≤ SOAK_MAX_SECONDS): losses must be 0
+	$(PY) -m tests.sim.soak --device-hours $(SOAK_HOURS) --max-seconds $(SOAK_MAX_SECONDS) $(SOAK_ARGS)
 
 cluster-sim: .venv/.synced ## Long fleet simulation over 3 API + 2 scheduler processes, one of each SIGKILLed (PostgreSQL; SEED= DEVICES= STEPS=)
 	$(PY) -m tests.cluster --seed $(SEED) --devices $(DEVICES) --steps $(STEPS) $(CLUSTER_SIM_ARGS)

@@ -2,7 +2,7 @@
 // fast with a silent network as offline), refreshed in the background and announced to the page;
 // relays Background Sync to the page; shows Web Push notifications. No business logic here:
 // data, outbox and sync live in the page (IndexedDB).
-const VERSION = "v2";
+const VERSION = "v3";
 const SHELL_CACHE = `tournee-shell-${VERSION}`;
 const SHELL = [
   "/",

@@ -44,6 +44,35 @@ def cluster(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield running
 
 
+async def test_a_logout_on_one_process_ends_the_stream_on_another(
+    app: Any, cluster: Cluster
+) -> None:
+    """The ticket is issued by C, redeemed by A; the logout goes through B: A's stream ends at
+    once (LISTEN/NOTIFY), not when its 300 s are up."""
+    a, b, c = cluster.api_urls
+    async with (
+        httpx.AsyncClient(base_url=a, timeout=20) as on_a,
+        httpx.AsyncClient(base_url=b, timeout=20) as on_b,
+        httpx.AsyncClient(base_url=c, timeout=20) as on_c,
+    ):
+        console = await _token(on_c, "repartiteur2", "dispatcher")
+        async with on_a.stream(
+            "GET", "/api/v1/live/events", params=await stream_ticket(on_c, console), headers=SSE
+        ) as stream:
+            lines = stream.aiter_lines()
+            assert await _next_event(lines) == ("hello", {"channel": "dispatch"})
+            out = await on_b.post(
+                "/api/v1/auth/logout", headers={"Authorization": f"Bearer {console}"}
+            )
+            assert out.status_code == 204
+
+            async def drain() -> None:
+                async for _ in lines:
+                    pass
+
+            await asyncio.wait_for(drain(), 5)
+
+
 async def test_a_change_made_on_one_process_reaches_a_console_on_another(
     app: Any, cluster: Cluster
 ) -> None:
