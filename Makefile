@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install install-runtime run serve scheduler vapid cluster cluster-sim test-cluster test-push test test-js test-e2e test-sqlite test-postgres lint typecheck bench-photos bench-sync bench-field load migrate demo clean sim soak
+.PHONY: help install install-runtime run serve scheduler vapid cluster cluster-sim test-cluster test-push test test-js test-e2e test-sqlite test-postgres lint typecheck bench-photos bench-intake bench-sync bench-field load migrate demo clean sim soak
 
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -92,6 +92,9 @@ bench-photos: .venv/.synced ## Photo derivative time and memory for a 12 MP JPEG
 
 bench-field: .venv/.synced ## A crew's shift (60 jobs, 120 camera photos) offline then Slow 3G, in Chromium (ARGS="--jobs 10")
 	$(PY) bench/bench_field.py $(ARGS)
+
+bench-intake: .venv/.synced ## Storm intake: POST/s, p50/p95/p99, errors for citizen and Open311 POST beside a plain-insert bound (ARGS="--postgres --requests 2000")
+	$(PY) bench/bench_intake.py $(ARGS)
 
 bench-sync: .venv/.synced ## Sync push/pull speed on SQLite and PostgreSQL (ARGS="--sizes 10000,1000000")
 	$(PY) bench/bench_sync.py $(ARGS)
