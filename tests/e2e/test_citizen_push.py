@@ -43,7 +43,7 @@ def test_citizen_reports_follows_and_is_notified(browsers: Browsers, api: Api, l
     page.click("#report-submit")
     expect(page.locator("#tracking-status")).to_have_attribute("data-status", "received")
     token = page.evaluate("location.hash").split("/")[-1]
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
 
     page.click("#push-subscribe")
     expect(page.locator("#push-message")).to_have_attribute(
@@ -90,7 +90,7 @@ def test_citizen_reports_follows_and_is_notified(browsers: Browsers, api: Api, l
                 else setTimeout(look, 50); });
             look(); }"""
     )
-    shown = page.wait_for_function("window.shownNotifications").json_value()
+    shown = page.wait_for_function("() => window.shownNotifications").json_value()
     assert shown == [
         {"title": payload["title"], "body": payload["body"], "tag": payload["tag"],
          "url": payload["url"]}

@@ -34,7 +34,7 @@ def sign_in_crew(page: Any, username: str = "mtremblay") -> None:
 
 def wait_controlled(page: Any) -> None:
     """The service worker controls the page (its cache holds the shell)."""
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
 
 
 def test_offline_shift_with_restart_then_sync(browsers: Browsers, api: Api) -> None:

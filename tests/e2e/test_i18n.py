@@ -19,7 +19,7 @@ def screens_are_clean(page: Any, lang: str, routes: list[tuple[str, str]]) -> No
     for route, ready in routes:
         page.goto(route)
         expect(page.locator(ready).first).to_be_attached()
-        page.wait_for_function("document.body.dataset.ready === '1'")
+        page.wait_for_function("() => document.body.dataset.ready === '1'")
         assert page.evaluate(CHECK, lang) == [], route
 
 
