@@ -57,7 +57,7 @@ def _cut_patch(url: str, headers: dict[str, str], upload_id: str, body: bytes, s
         "Content-Type: application/offset+octet-stream\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
-    with socket.create_connection((host, int(port))) as sock:
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
         sock.sendall(head)
         for start in range(0, send, 64 * 1024):
             sock.sendall(body[start : min(send, start + 64 * 1024)])
@@ -133,18 +133,19 @@ def test_cut_upload_resumes_on_another_instance(two_instances: tuple[str, str]) 
 
 
 @pytest.fixture
-def other_process(app: Any) -> Iterator[tuple[str, str]]:
+def other_process(app: Any, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """This process serves one instance; a separate uvicorn process serves another."""
     port = free_port()
     env = {**os.environ, "TOURNEE_SCHEDULER": "0", "PYTHONPATH": str(ROOT)}
+    log = (tmp_path / "uvicorn.log").open("wb")  # a file, not a pipe nobody reads while it runs
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded 2-core machine can take long to import
         while True:
             try:
                 if httpx.get(f"{url}/healthz").status_code == 200:
@@ -152,13 +153,17 @@ def other_process(app: Any) -> Iterator[tuple[str, str]]:
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn did not start: {proc.stderr.read()!r}")  # type: ignore[union-attr]
+                proc.kill()
+                proc.wait(timeout=20)
+                err = (tmp_path / "uvicorn.log").read_text(errors="replace")[-4000:]
+                raise RuntimeError(f"uvicorn did not start: {err}")
             time.sleep(0.1)
         with LiveServer(app) as local:
             yield local.url, url
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        log.close()
 
 
 def test_cut_upload_resumes_on_another_process(other_process: tuple[str, str]) -> None:
