@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.live_server import LiveServer
+from tests.support.live_server import LiveServer, free_port
 
 CHROMIUM = os.environ.get("TOURNEE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -42,8 +42,28 @@ document.addEventListener("securitypolicyviolation", (e) => {
 
 
 @pytest.fixture
-def live(app: Any) -> Iterator[LiveServer]:
-    with LiveServer(app) as server:
+def live_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(autouse=True)
+def _public_url_is_the_live_server(
+    live_port: int, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """TOURNEE_PUBLIC_URL at the live server's address, as in an installation: the absolute links
+    the server makes (public photo copies) are then same-origin, which the CSP requires."""
+    from server.settings import get_settings
+
+    monkeypatch.setenv("TOURNEE_PUBLIC_URL", f"http://127.0.0.1:{live_port}")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def live(app: Any, live_port: int) -> Iterator[LiveServer]:
+    with LiveServer(app, port=live_port) as server:
         yield server
 
 
