@@ -309,6 +309,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The stored original no longer matches its SHA-256 (possible tampering). "
         "The incident was logged.",
     },
+    "photo_purged": {
+        "fr": "L'original de cette photo a été supprimé à la fin de sa durée de conservation.",
+        "en": "This photo's original was deleted at the end of its retention period.",
+    },
     "upload_offset_mismatch": {
         "fr": "Position d'envoi inattendue : le serveur a reçu {offset} octets. "
         "Reprenez à partir de là.",

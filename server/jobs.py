@@ -34,7 +34,6 @@ log = logging.getLogger("tournee.jobs")
 
 OPEN = sorted(s.value for s in OPEN_STATUSES)
 SLA_BATCH = 200
-ABANDONED_UPLOAD_AGE = timedelta(hours=24)
 
 __all__ = [
     "deliver_pushes",
@@ -139,13 +138,20 @@ async def escalate_overdue_work_orders(
 # --- photos (server/photos/jobs.py) ----------------------------------------------------------
 
 
-async def run_photo_jobs(db: Database, settings: Settings) -> dict[str, int]:
-    """Photo derivatives, missing-evidence checks and abandoned-upload cleanup (issue 4)."""
+async def run_photo_jobs(
+    db: Database, settings: Settings, *, now: datetime | None = None
+) -> dict[str, int]:
+    """Photo derivatives, missing-evidence checks and the files' life cycle (uploads abandoned,
+    orphans, retention, withdrawn copies: server/photos/jobs.py ``purge_photos``)."""
     store = make_photo_store(settings)
+    purged = await photo_jobs.purge_photos(db, store, settings, now=now)
     return {
         "derivatives": await photo_jobs.process_pending_photo_jobs(db, store, 20),
         "missing": await photo_jobs.check_missing_photos(db, settings),
-        "cleanup": await photo_jobs.cleanup_abandoned_uploads(db, store, ABANDONED_UPLOAD_AGE),
+        "cleanup": purged.uploads,
+        "orphans": purged.orphans,
+        "expired": purged.expired,
+        "withdrawn": purged.withdrawn,
     }
 
 

@@ -87,11 +87,21 @@ class Settings:
     channels_backend: str  # "memory" | "postgres"
     # photo evidence (server/photos/)
     photo_dir: Path = Path("var/photos")
+    # where photo bytes live: "file" (photo_dir) or "s3" (an S3-compatible bucket, docs/deploy.md)
+    photo_store: str = "file"
+    s3_endpoint: str = ""  # e.g. http://127.0.0.1:8333 (MinIO, SeaweedFS, Ceph RGW); "" = AWS
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_path_style: bool = True  # bucket in the path (self-hosted stores); False = virtual host
+    s3_prefix: str = ""  # object names start with this (several installations in one bucket)
     photo_max_bytes: int = 25_000_000
     photo_max_pixels: int = 64_000_000
     evidence_max_distance_m: float = 150.0
     evidence_max_age_h: float = 12.0
     photo_missing_delay_min: int = 60
+    photo_retention_days: int = 730  # originals of orders closed this long are deleted
     photo_copy_workers: int = 2  # public copies made at once as uploads complete (0: job only)
     # citizen Web Push and scheduled jobs (server/notify/, server/jobs.py)
     vapid_private_key: str = ""  # a PEM, or the path of a PEM file (created when missing)
@@ -260,11 +270,20 @@ def get_settings() -> Settings:
             "CHANNELS_BACKEND", "postgres" if database_url.startswith("postgresql") else "memory"
         ),
         photo_dir=Path(_env("PHOTO_DIR", str(var_dir / "photos"))).resolve(),
+        photo_store=_env("PHOTO_STORE", "file"),
+        s3_endpoint=_env("S3_ENDPOINT", ""),
+        s3_bucket=_env("S3_BUCKET", ""),
+        s3_region=_env("S3_REGION", "us-east-1"),
+        s3_access_key_id=_env("S3_ACCESS_KEY_ID", ""),
+        s3_secret_access_key=_env("S3_SECRET_ACCESS_KEY", ""),
+        s3_path_style=_env_bool("S3_PATH_STYLE", True),
+        s3_prefix=_env("S3_PREFIX", ""),
         photo_max_bytes=_env_int("PHOTO_MAX_BYTES", 25_000_000),
         photo_max_pixels=_env_int("PHOTO_MAX_PIXELS", 64_000_000),
         evidence_max_distance_m=_env_float("EVIDENCE_MAX_DISTANCE_M", 150.0),
         evidence_max_age_h=_env_float("EVIDENCE_MAX_AGE_H", 12.0),
         photo_missing_delay_min=_env_int("PHOTO_MISSING_DELAY_MIN", 60),
+        photo_retention_days=_env_int("PHOTO_RETENTION_DAYS", 730),
         photo_copy_workers=_env_int("PHOTO_COPY_WORKERS", 2),
         vapid_private_key=_env("VAPID_PRIVATE_KEY", str(var_dir / "vapid_private.pem")),
         vapid_subject=_env("VAPID_SUBJECT", _default_vapid_subject(public_url)),

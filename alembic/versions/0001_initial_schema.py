@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 21:04:45.676374
+Create Date: 2026-12-04 21:28:56.533948
 """
 
 from collections.abc import Sequence
@@ -276,12 +276,23 @@ def upgrade() -> None:
         sa.Column("uploaded_at", server.dbtypes.UTCDateTime(timezone=True), nullable=False),
         sa.Column("uploaded_by", sa.Integer(), nullable=True),
         sa.Column("derivatives_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("withdrawn_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("withdrawn_by", sa.Integer(), nullable=True),
+        sa.Column("withdrawn_reason", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("purged_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["uploaded_by"],
             ["user_account.id"],
         ),
+        sa.ForeignKeyConstraint(
+            ["withdrawn_by"],
+            ["user_account.id"],
+        ),
         sa.PrimaryKeyConstraint("sha256"),
     )
+    with op.batch_alter_table("photo", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_photo_uploaded_at"), ["uploaded_at"], unique=False)
+
     op.create_table(
         "photo_upload",
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
@@ -853,6 +864,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_photo_upload_sha256"))
 
     op.drop_table("photo_upload")
+    with op.batch_alter_table("photo", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_photo_uploaded_at"))
+
     op.drop_table("photo")
     op.drop_table("open311_api_key")
     with op.batch_alter_table("dispatcher_notice", schema=None) as batch_op:

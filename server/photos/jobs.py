@@ -10,24 +10,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import events
 from server.db import Database
 from server.dbtypes import utcnow
+from server.open311.models import Open311RequestPhoto
 from server.photos import imaging
-from server.photos.models import Photo, PhotoJob, PhotoUpload, WorkOrderEvidence
+from server.photos.models import Photo, PhotoJob, PhotoUpload, WorkOrderEvidence, WorkOrderPhoto
 from server.photos.service import _missing, local_path, run_imaging
-from server.photos.store import DISPLAY, THUMB, PhotoStore, derived_key, upload_key
+from server.photos.store import (
+    DISPLAY,
+    THUMB,
+    PhotoStore,
+    derived_key,
+    original_key,
+    upload_key,
+)
+from server.requests.models import ServiceRequest
 from server.settings import Settings
+from server.workorders.models import WorkOrder
 
 log = logging.getLogger("tournee.photos.jobs")
 
 LEASE = timedelta(minutes=5)
+ABANDONED_UPLOAD_AGE = timedelta(days=2)
+ORPHAN_AGE = timedelta(days=7)
+WITHDRAWN_SWEEP = timedelta(days=1)
+PURGE_BATCH = 500
 MAX_ATTEMPTS = 5
 DISPLAY_PX = 1600
 THUMB_PX = 320
@@ -79,8 +94,11 @@ async def _run_jobs(
             log.exception("derivatives of photo %s failed (attempt %d)", job_sha256, attempts)
             await _finish(db, job_id, job_sha256, error=repr(exc), retry=True, attempts=attempts)
         else:
-            await _finish(db, job_id, job_sha256, error=None, retry=False, attempts=attempts)
-            made += 1
+            if await _finish(db, job_id, job_sha256, error=None, retry=False, attempts=attempts):
+                for name in (DISPLAY, THUMB):
+                    await store.delete(derived_key(job_sha256, name))
+            else:
+                made += 1
     return made
 
 
@@ -148,18 +166,23 @@ async def _make_derivatives(store: PhotoStore, sha256: str, settings: Settings) 
 
 async def _finish(
     db: Database, job_id: Any, sha256: str, *, error: str | None, retry: bool, attempts: int
-) -> None:
+) -> bool:
+    """Record a job's outcome; True when the photo was withdrawn meanwhile (drop its copies)."""
     now = utcnow()
+    withdrawn = False
     async with db.transaction() as tx:
         job = await tx.get(PhotoJob, job_id)
         if job is None:
-            return
+            return False
         if error is None:
             job.status = "done"
             job.finished_at = now
             job.last_error = None
             photo = await tx.get(Photo, sha256)
-            if photo is not None:
+            if photo is not None and (photo.withdrawn_at or photo.purged_at):
+                job.status = "withdrawn"  # withdrawn (or purged) while being made: not public
+                withdrawn = True
+            elif photo is not None:
                 photo.derivatives_at = now
                 tx.add(photo)
         elif retry and attempts < MAX_ATTEMPTS:
@@ -170,6 +193,7 @@ async def _finish(
             job.finished_at = now
             job.last_error = error[:500]
         tx.add(job)
+    return withdrawn
 
 
 async def check_missing_photos(db: Database, settings: Settings) -> int:
@@ -203,9 +227,11 @@ async def _flag_if_missing(tx: AsyncSession, evidence: WorkOrderEvidence, now: A
     return 1 if missing else 0
 
 
-async def cleanup_abandoned_uploads(db: Database, store: PhotoStore, older_than: timedelta) -> int:
+async def cleanup_abandoned_uploads(
+    db: Database, store: PhotoStore, older_than: timedelta, *, now: datetime | None = None
+) -> int:
     """Delete uploads untouched for ``older_than`` and their partial bytes; returns the count."""
-    cutoff = utcnow() - older_than
+    cutoff = (now or utcnow()) - older_than
     async with db.transaction() as tx:
         query = select(PhotoUpload).where(PhotoUpload.updated_at < cutoff)  # type: ignore[arg-type]
         uploads = list((await tx.execute(_skip_locked(db, query))).scalars())
@@ -214,3 +240,157 @@ async def cleanup_abandoned_uploads(db: Database, store: PhotoStore, older_than:
     for upload in uploads:
         await store.delete(upload_key(upload.id))
     return len(uploads)
+
+
+# --------------------------------------------------------------------------- life cycle
+
+
+def _all_keys(sha256: str) -> list[str]:
+    return [original_key(sha256), derived_key(sha256, DISPLAY), derived_key(sha256, THUMB)]
+
+
+@dataclass
+class PurgeReport:
+    uploads: int = 0  # abandoned uploads (untouched for 2 days)
+    orphans: int = 0  # photos nothing refers to, 7 days after their upload: row and bytes
+    expired: int = 0  # originals of orders closed longer than the retention: bytes
+    withdrawn: int = 0  # withdrawn photos whose public copies were deleted (again)
+
+
+def _referenced_by_work_order() -> Any:
+    return exists().where(WorkOrderPhoto.sha256 == Photo.sha256)
+
+
+def _referenced_by_request() -> Any:
+    return exists().where(Open311RequestPhoto.sha256 == Photo.sha256)
+
+
+async def purge_photos(
+    db: Database,
+    store: PhotoStore,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    batch: int = PURGE_BATCH,
+    max_batches: int = 20,
+) -> PurgeReport:
+    """The life cycle of photo files (docs/adr/0033); safe on any number of processes.
+
+    * uploads untouched for 2 days: row and partial bytes;
+    * orphans — a photo no work order and no Open311 request refers to, 7 days after upload:
+      marked ``purged_at`` (claimed, ``SKIP LOCKED``), bytes deleted, then the row deleted in a
+      second transaction *only if still unreferenced* (a reference that arrived meanwhile keeps
+      the tombstone); a process dying in between leaves a tombstone the next run finishes;
+    * originals whose every reference is an order (and request) closed more than
+      ``TOURNEE_PHOTO_RETENTION_DAYS`` ago: marked ``purged_at``, bytes deleted, row kept as the
+      record of the evidence; an open or recently closed reference keeps them;
+    * public copies of photos withdrawn in the last day: deleted again (idempotent), so a
+      withdrawal is complete within one job interval even if the withdrawing process died.
+    """
+    now = now or utcnow()
+    report = PurgeReport()
+    report.uploads = await cleanup_abandoned_uploads(db, store, ABANDONED_UPLOAD_AGE, now=now)
+    async with db.transaction() as tx:
+        withdrawn = list(
+            (
+                await tx.execute(
+                    select(Photo.sha256).where(Photo.withdrawn_at >= now - WITHDRAWN_SWEEP)  # type: ignore[operator]
+                )
+            ).scalars()
+        )
+    for sha256 in withdrawn:
+        for name in (DISPLAY, THUMB):
+            await store.delete(derived_key(sha256, name))
+    report.withdrawn = len(withdrawn)
+    for _ in range(max_batches):
+        done = await _purge_orphans(db, store, now=now, batch=batch)
+        report.orphans += done
+        if done < batch:
+            break
+    cutoff = now - timedelta(days=settings.photo_retention_days)
+    for _ in range(max_batches):
+        done = await _purge_expired(db, store, cutoff=cutoff, now=now, batch=batch)
+        report.expired += done
+        if done < batch:
+            break
+    return report
+
+
+async def _purge_orphans(db: Database, store: PhotoStore, *, now: datetime, batch: int) -> int:
+    unreferenced = (~_referenced_by_work_order(), ~_referenced_by_request())
+    async with db.transaction() as tx:
+        query = (
+            select(Photo)
+            .where(
+                Photo.uploaded_at < now - ORPHAN_AGE,  # type: ignore[operator]
+                # a tombstone left by a process that died mid-purge is taken after the lease
+                Photo.purged_at.is_(None) | (Photo.purged_at < now - LEASE),  # type: ignore[union-attr,operator]
+                *unreferenced,
+            )
+            .order_by(Photo.uploaded_at)  # type: ignore[arg-type]
+            .limit(batch)
+        )
+        photos = list((await tx.execute(_skip_locked(db, query))).scalars())
+        shas = [p.sha256 for p in photos]
+        if shas:
+            await tx.execute(
+                update(Photo)
+                .where(Photo.sha256.in_(shas), Photo.purged_at.is_(None))  # type: ignore[attr-defined,union-attr]
+                .values(purged_at=now, derivatives_at=None)
+            )
+    for sha256 in shas:
+        for key in _all_keys(sha256):
+            await store.delete(key)
+    if not shas:
+        return 0
+    async with db.transaction() as tx:
+        gone = list(
+            (
+                await tx.execute(
+                    select(Photo.sha256).where(Photo.sha256.in_(shas), *unreferenced)  # type: ignore[attr-defined]
+                )
+            ).scalars()
+        )
+        if gone:
+            await tx.execute(delete(PhotoJob).where(PhotoJob.sha256.in_(gone)))  # type: ignore[attr-defined]
+            await tx.execute(delete(Photo).where(Photo.sha256.in_(gone)))  # type: ignore[attr-defined]
+    return len(shas)
+
+
+async def _purge_expired(
+    db: Database, store: PhotoStore, *, cutoff: datetime, now: datetime, batch: int
+) -> int:
+    live_order = (
+        exists()
+        .where(WorkOrderPhoto.sha256 == Photo.sha256)
+        .where(WorkOrder.id == WorkOrderPhoto.work_order_id)
+        .where(WorkOrder.closed_at.is_(None) | (WorkOrder.closed_at >= cutoff))  # type: ignore[union-attr,operator]
+    )
+    live_request = (
+        exists()
+        .where(Open311RequestPhoto.sha256 == Photo.sha256)
+        .where(ServiceRequest.id == Open311RequestPhoto.service_request_id)
+        .where(ServiceRequest.closed_at.is_(None) | (ServiceRequest.closed_at >= cutoff))  # type: ignore[union-attr,operator]
+    )
+    async with db.transaction() as tx:
+        query = (
+            select(Photo)
+            .where(
+                Photo.purged_at.is_(None),  # type: ignore[union-attr]
+                Photo.uploaded_at < cutoff,  # type: ignore[operator]
+                _referenced_by_work_order() | _referenced_by_request(),
+                ~live_order,
+                ~live_request,
+            )
+            .order_by(Photo.uploaded_at)  # type: ignore[arg-type]
+            .limit(batch)
+        )
+        photos = list((await tx.execute(_skip_locked(db, query))).scalars())
+        for photo in photos:
+            photo.purged_at = now
+            photo.derivatives_at = None
+            tx.add(photo)
+    for photo in photos:
+        for key in _all_keys(photo.sha256):
+            await store.delete(key)
+    return len(photos)

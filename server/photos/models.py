@@ -50,10 +50,17 @@ class Photo(SQLModel, table=True):
     exif_lat: float | None = None
     exif_lon: float | None = None
     exif_taken_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    uploaded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    uploaded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     uploaded_by: int | None = Field(default=None, foreign_key="user_account.id")
     # set by the derivatives job once display.jpg and thumb.jpg are in the store
     derivatives_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # a dispatcher withdrew the public copies (a face, a licence plate): never made again
+    withdrawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    withdrawn_by: int | None = Field(default=None, foreign_key="user_account.id")
+    withdrawn_reason: str | None = Field(default=None, max_length=500)
+    # the retention ran out (TOURNEE_PHOTO_RETENTION_DAYS): the bytes are gone, the row stays
+    # as the record of what the evidence was
+    purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class PhotoUpload(SQLModel, table=True):
@@ -124,6 +131,10 @@ class UploadCreate(SQLModel):
     length: int = Field(ge=1, le=2**40)
 
 
+class WithdrawBody(SQLModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
 class UploadStatus(SQLModel):
     id: str | None  # None when the server already had the photo (nothing to upload)
     sha256: str
@@ -150,6 +161,9 @@ class PhotoPublic(SQLModel):
     uploaded_at: datetime
     derivatives_ready: bool
     urls: PhotoUrls
+    withdrawn_at: datetime | None = None
+    withdrawn_reason: str | None = None
+    purged_at: datetime | None = None
 
 
 class PhotoVerification(SQLModel):

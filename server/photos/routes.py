@@ -20,6 +20,7 @@ from server.photos.models import (
     PhotoVerification,
     UploadCreate,
     UploadStatus,
+    WithdrawBody,
     WorkOrderEvidencePublic,
 )
 from server.photos.store import DISPLAY, THUMB, PhotoStore, derived_key
@@ -110,6 +111,30 @@ class PhotoController(Controller):
                 "Digest": f"sha-256={sha256}",
             },
         )
+
+    @post(
+        "/{sha256:str}/withdraw",
+        operation_id="withdrawPhotoPublicCopies",
+        guards=[dispatcher_guard],
+        status_code=200,
+        summary="Withdraw a photo's public copies (a face, a licence plate): gone from the "
+        "tracking page, Open311 and the store; the original stays; audited",
+    )
+    async def withdraw(
+        self,
+        db: Db,
+        settings: AppSettings,
+        photo_store: Store,
+        actor: CurrentActor,
+        sha256: Sha256,
+        data: JSONBody[WithdrawBody],
+    ) -> PhotoPublic:
+        async with db.transaction() as tx:
+            photo, keys = await service.withdraw_public_copies(tx, sha256, data.reason, actor)
+            public = service.to_public(photo, settings)
+        for key in keys:  # after commit; the purge job deletes them again on its next run
+            await photo_store.delete(key)
+        return public
 
     @get(
         "/{sha256:str}/verify",

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,9 +60,12 @@ from server.photos.models import (
     WorkOrderPhoto,
 )
 from server.photos.store import (
+    DISPLAY,
+    THUMB,
     LocalPhotoStore,
     PhotoNotFoundError,
     PhotoStore,
+    derived_key,
     upload_key,
 )
 from server.requests.models import ServiceType
@@ -112,7 +115,24 @@ class OffsetMismatch(Conflict):
 
 
 def make_photo_store(settings: Settings) -> PhotoStore:
-    """The configured store (local file system under TOURNEE_PHOTO_DIR)."""
+    """The configured store: files under TOURNEE_PHOTO_DIR, or an S3-compatible bucket
+    (TOURNEE_PHOTO_STORE=s3, docs/adr/0034)."""
+    if settings.photo_store == "s3":
+        from server.photos.s3store import S3PhotoStore
+
+        if not settings.s3_bucket:
+            raise ValueError("TOURNEE_PHOTO_STORE=s3 needs TOURNEE_S3_BUCKET")
+        return S3PhotoStore(
+            bucket=settings.s3_bucket,
+            endpoint=settings.s3_endpoint or None,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id or None,
+            secret_access_key=settings.s3_secret_access_key or None,
+            path_style=settings.s3_path_style,
+            prefix=settings.s3_prefix,
+        )
+    if settings.photo_store != "file":
+        raise ValueError(f"TOURNEE_PHOTO_STORE must be file or s3, not {settings.photo_store!r}")
     return LocalPhotoStore(settings.photo_dir)
 
 
@@ -345,7 +365,7 @@ async def ingest_photo_bytes(
 
 def to_public(photo: Photo, settings: Settings) -> PhotoPublic:
     return PhotoPublic(
-        **photo.model_dump(exclude={"uploaded_by", "derivatives_at"}),
+        **photo.model_dump(exclude={"uploaded_by", "derivatives_at", "withdrawn_by"}),
         derivatives_ready=photo.derivatives_at is not None,
         urls=public_photo_urls(settings, photo.sha256),
     )
@@ -363,6 +383,8 @@ async def read_original(
 ) -> tuple[Photo, bytes, str]:
     """(photo, bytes, actual sha256 of the bytes): re-hashed on every read (tamper evidence)."""
     photo = await load_photo(tx, sha256)
+    if photo.purged_at is not None:
+        raise DomainError("photo_purged", 410)
     try:
         opened = await store.open(sha256)
     except PhotoNotFoundError:
@@ -392,7 +414,11 @@ async def verify_photo(tx: AsyncSession, store: PhotoStore, sha256: str) -> Phot
 
 async def is_public(tx: AsyncSession, sha256: str) -> bool:
     """Public copies are served only for photos attached to a work order, or sent by a citizen
-    with an Open311 request (its ``media_url``); never for a hash nobody published."""
+    with an Open311 request (its ``media_url``); never for a hash nobody published, nor for a
+    photo whose copies a dispatcher withdrew or whose retention ran out."""
+    photo = await get_photo(tx, sha256)
+    if photo is None or photo.withdrawn_at is not None or photo.purged_at is not None:
+        return False
     found = await tx.execute(
         select(WorkOrderPhoto.id).where(WorkOrderPhoto.sha256 == sha256).limit(1)
     )
@@ -402,6 +428,77 @@ async def is_public(tx: AsyncSession, sha256: str) -> bool:
 
     is_request_photo = getattr(open311, "is_request_photo", None)
     return bool(is_request_photo and await is_request_photo(tx, sha256))
+
+
+async def withdraw_public_copies(
+    tx: AsyncSession, sha256: str, reason: str, actor: Any
+) -> tuple[Photo, list[str]]:
+    """A dispatcher withdraws a photo's public copies (a face, a licence plate in shot).
+
+    In ``tx``: the photo is marked withdrawn and loses ``derivatives_at`` — every public page
+    (tracking, Open311 ``media_url``, the completion push) stops offering it at commit — its
+    pending copy job is cancelled, and an audit row is written on every work order and request
+    it belongs to. The original stays (evidence for dispatchers). Returns (photo, the store keys
+    to delete after commit); the purge job deletes them again on its next run (idempotent), so
+    the bytes are gone within one job interval even if this process dies first.
+    """
+    from server.audit import record
+    from server.open311.models import Open311RequestPhoto
+
+    photo = (
+        await tx.execute(select(Photo).where(Photo.sha256 == sha256).with_for_update())
+    ).scalar_one_or_none()
+    if photo is None:
+        raise NotFound("photo", sha256)
+    keys = [derived_key(sha256, DISPLAY), derived_key(sha256, THUMB)]
+    if photo.withdrawn_at is not None:
+        return photo, keys
+    now = utcnow()
+    photo.withdrawn_at = now
+    photo.withdrawn_by = getattr(actor, "user_id", None)
+    photo.withdrawn_reason = reason
+    photo.derivatives_at = None
+    tx.add(photo)
+    await tx.execute(
+        update(PhotoJob)
+        .where(PhotoJob.sha256 == sha256, PhotoJob.status == "pending")  # type: ignore[arg-type]
+        .values(status="withdrawn", finished_at=now)
+    )
+    changes = {"photo_withdrawn": [None, sha256]}
+    orders = (
+        await tx.execute(
+            select(WorkOrderPhoto.work_order_id).where(WorkOrderPhoto.sha256 == sha256).distinct()
+        )
+    ).scalars()
+    for wo_id in sorted(set(orders)):
+        await record(
+            tx,
+            entity_type="work_order",
+            entity_id=wo_id,
+            action="photo_withdrawn",
+            actor=actor,
+            changes=changes,
+            reason=reason,
+        )
+    requests = (
+        await tx.execute(
+            select(Open311RequestPhoto.service_request_id)
+            .where(Open311RequestPhoto.sha256 == sha256)
+            .distinct()
+        )
+    ).scalars()
+    for request_id in sorted(set(requests)):
+        await record(
+            tx,
+            entity_type="service_request",
+            entity_id=request_id,
+            action="photo_withdrawn",
+            actor=actor,
+            changes=changes,
+            reason=reason,
+        )
+    await tx.flush()
+    return photo, keys
 
 
 # --------------------------------------------------------------------------- uploads

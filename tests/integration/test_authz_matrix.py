@@ -74,6 +74,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/photos/{sha256:str}"): {A, D},
     ("GET", "/api/v1/photos/{sha256:str}/original"): {A, D},
     ("GET", "/api/v1/photos/{sha256:str}/verify"): {A, D},
+    ("POST", "/api/v1/photos/{sha256:str}/withdraw"): {A, D},
     ("POST", "/api/v1/photos/uploads"): {A, D, C},
     ("GET", "/api/v1/photos/uploads/{upload_id:str}"): {A, D, C},
     ("PATCH", "/api/v1/photos/uploads/{upload_id:str}"): {A, D, C},

@@ -160,7 +160,14 @@ async def test_jobs_registry(settings: Settings) -> None:
     assert jobs["photo_jobs"] == settings.job_photos_seconds
     db = Database(settings)
     try:  # the photo pipeline's jobs run from here (nothing to do on a fresh database)
-        assert await run_photo_jobs(db, settings) == {"derivatives": 0, "missing": 0, "cleanup": 0}
+        assert await run_photo_jobs(db, settings) == {
+            "derivatives": 0,
+            "missing": 0,
+            "cleanup": 0,
+            "orphans": 0,
+            "expired": 0,
+            "withdrawn": 0,
+        }
     finally:
         await db.dispose()
     off = push_settings(Path(settings.vapid_private_key).parent, job_sla_seconds=0)
