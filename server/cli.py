@@ -295,13 +295,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     back.set_defaults(func=_restore)
     photos = sub.add_parser("photos", help="photo store maintenance")
-    photos_sub = photos.add_subparsers(dest="photos_command", required=True)
+    photos_sub = photos.add_subparsers(
+        dest="photos_command", required=True, help="migrate: copy the file store into S3"
+    )
     move = photos_sub.add_parser(
         "migrate",
         help="copy the file store (TOURNEE_PHOTO_DIR) into the S3 bucket (TOURNEE_S3_*), "
         "verifying every sha256; resumable",
     )
-    move.add_argument("--to", choices=["s3"], required=True)
+    move.add_argument(
+        "--to", choices=["s3"], required=True, help="the target store (the TOURNEE_S3_* bucket)"
+    )
     move.set_defaults(func=_photos_migrate)
     return parser
 
