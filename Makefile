@@ -65,6 +65,7 @@ test: .venv/.synced ## Run the whole test suite (web app unit tests, SQLite + br
 	@if [ "$$TOURNEE_REQUIRE_POSTGRES" = "1" ] || pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
 		$(MAKE) --no-print-directory test-postgres; \
 	else echo "PostgreSQL not reachable on 127.0.0.1:5432: PostgreSQL run skipped (CI requires it)."; fi
+	@$(MAKE) --no-print-directory test-photos-s3
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
