@@ -6,7 +6,6 @@ share only the database and the photo store, as N API processes behind a load ba
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import os
@@ -22,8 +21,8 @@ import httpx
 import pytest
 from PIL import Image
 
+from server.photos.store import original_key
 from server.settings import get_settings
-from tests.integration.test_photos_api import stored_original
 from tests.support.data import PASSWORDS
 from tests.support.live_server import LiveServer, free_port
 
@@ -101,8 +100,8 @@ def _resume_and_finish(url: str, headers: dict[str, str], upload_id: str, data: 
 
 def _check_stored(data: bytes) -> None:
     sha = hashlib.sha256(data).hexdigest()
-    stored = asyncio.run(stored_original(sha))
-    assert stored is not None and hashlib.sha256(stored).hexdigest() == sha
+    stored = get_settings().photo_dir / original_key(sha)
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == sha
 
 
 @pytest.fixture
