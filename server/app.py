@@ -27,6 +27,7 @@ from server.auth import provide_actor, public_guard
 from server.crews.routes import BoroughController, CrewController
 from server.db import Database, provide_tx
 from server.errors import EXCEPTION_HANDLERS
+from server.exports.routes import ExportController
 from server.live_routes import LiveController
 from server.logs import RequestLogMiddleware, configure_structlog, logging_config
 from server.metrics import MetricsController
@@ -84,6 +85,7 @@ ROUTE_HANDLERS: list[Any] = [
     CitizenController,
     WorkOrderController,
     CrewWorkController,
+    ExportController,
     SyncController,
     SyncDeskController,
     LiveController,

@@ -177,6 +177,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Un membre d'équipe doit appartenir à une équipe.",
         "en": "A crew member must belong to a crew.",
     },
+    "date_range_invalid": {
+        "fr": "La date de début doit précéder la date de fin.",
+        "en": "The start date must come before the end date.",
+    },
+    "date_range_too_long": {
+        "fr": "La période ne peut dépasser {days} jours.",
+        "en": "The period cannot exceed {days} days.",
+    },
     "bbox_invalid": {
         "fr": "Le paramètre bbox doit être min_lon,min_lat,max_lon,max_lat.",
         "en": "The bbox parameter must be min_lon,min_lat,max_lon,max_lat.",
