@@ -45,10 +45,68 @@ export async function renderDispatch(root) {
     h("section", { class: "card stack", id: "conflicts" }),
     h("section", { class: "card stack", id: "queue" }),
     h("section", { class: "card stack", id: "orders" }),
-    h("section", { class: "card stack", id: "evidence" }));
+    h("section", { class: "card stack", id: "evidence" }),
+    exportsSection());
   await load();
   state.poll = setInterval(() => load(), POLL_MS);
   connectLive();
+}
+
+// Downloads (server/exports, docs/exports.md): the token travels only in the Authorization
+// header, so the file is fetched here and handed to the browser as a blob link.
+const EXPORTS = [
+  ["export-work-orders-csv", "export_work_orders_csv", "/api/v1/exports/work-orders?format=csv"],
+  ["export-work-orders-geojson", "export_work_orders_geojson", "/api/v1/exports/work-orders?format=geojson"],
+  ["export-requests-csv", "export_requests_csv", "/api/v1/exports/requests?format=csv"],
+  ["export-requests-geojson", "export_requests_geojson", "/api/v1/exports/requests?format=geojson"],
+  ["export-sla-csv", "export_sla_csv", "/api/v1/exports/sla?format=csv"],
+];
+
+function exportsSection() {
+  const day = (offset) => new Date(Date.now() + offset * 86400000).toISOString().slice(0, 10);
+  const since = h("input", { id: "export-since", type: "date", value: day(-30) });
+  const until = h("input", { id: "export-until", type: "date", value: day(0) });
+  const status = h("p", { id: "export-status", role: "status" });
+  const range = () => {
+    // the dispatcher's local days, from midnight to the midnight after the last day
+    const params = new URLSearchParams();
+    if (since.value) params.set("since", new Date(`${since.value}T00:00`).toISOString());
+    if (until.value) params.set("until", new Date(new Date(`${until.value}T00:00`).getTime() + 86400000).toISOString());
+    return params.toString();
+  };
+  return h("section", { class: "card stack", id: "exports" },
+    h("h2", { i18n: "exports_title" }),
+    h("p", { class: "muted", i18n: "exports_hint" }),
+    h("div", { class: "row" },
+      h("label", { for: "export-since", i18n: "field_export_since" }), since,
+      h("label", { for: "export-until", i18n: "field_export_until" }), until),
+    h("div", { class: "row" }, ...EXPORTS.map(([id, key, path]) =>
+      h("button", { id, type: "button", i18n: key, onclick: () => download(`${path}&${range()}`, status) }))),
+    status);
+}
+
+async function download(path, status) {
+  setKey(status, "export_preparing");
+  let response;
+  try {
+    response = await fetch(path, { headers: { Authorization: `Bearer ${state.token}`, "Accept-Language": getLang() } });
+  } catch {
+    return setKey(status, "error_offline");
+  }
+  if (!response.ok) {
+    const problem = await response.json().catch(() => null);
+    status.textContent = problem?.title || t("error_action_failed", { code: response.status });
+    delete status.dataset.i18n;
+    return;
+  }
+  const name = /filename="([^"]+)"/.exec(response.headers.get("content-disposition") || "")?.[1] || "export";
+  const url = URL.createObjectURL(await response.blob());
+  const link = h("a", { href: url, download: name, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+  setKey(status, "export_done");
 }
 
 function connectLive() {
