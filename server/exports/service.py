@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, or_, select
+from sqlmodel import col
 
 from server.db import Database
 from server.dbtypes import utcnow
@@ -26,6 +27,7 @@ from server.workorders.models import WorkOrder
 from server.workorders.service import OPEN
 
 BATCH = 500
+AnySelect = Select[*tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -54,62 +56,62 @@ def _cell(value: object) -> object:
 
 def _overdue_clause(overdue: bool | None, now: datetime) -> Any:
     if overdue is True:
-        return and_(WorkOrder.status.in_(OPEN), WorkOrder.due_at < now)  # type: ignore[attr-defined]
+        return and_(col(WorkOrder.status).in_(OPEN), col(WorkOrder.due_at) < now)
     if overdue is False:
-        return or_(WorkOrder.status.not_in(OPEN), WorkOrder.due_at >= now)  # type: ignore[attr-defined]
+        return or_(col(WorkOrder.status).not_in(OPEN), col(WorkOrder.due_at) >= now)
     return None
 
 
-def work_order_query(filters: ExportFilters, now: datetime) -> Select[Any]:
-    query = select(WorkOrder, ServiceType.code).join(
+def work_order_query(filters: ExportFilters, now: datetime) -> AnySelect:
+    query = select(WorkOrder, col(ServiceType.code)).join(
         ServiceType,
-        ServiceType.id == WorkOrder.service_type_id,  # type: ignore[arg-type]
+        col(ServiceType.id) == col(WorkOrder.service_type_id),
     )
     if filters.status:
-        query = query.where(WorkOrder.status.in_(filters.status))  # type: ignore[attr-defined]
+        query = query.where(col(WorkOrder.status).in_(filters.status))
     if filters.service_type_id is not None:
-        query = query.where(WorkOrder.service_type_id == filters.service_type_id)
+        query = query.where(col(WorkOrder.service_type_id) == filters.service_type_id)
     if filters.crew_id is not None:
-        query = query.where(WorkOrder.crew_id == filters.crew_id)
+        query = query.where(col(WorkOrder.crew_id) == filters.crew_id)
     if filters.borough:
-        query = query.where(WorkOrder.borough_code == filters.borough)
+        query = query.where(col(WorkOrder.borough_code) == filters.borough)
     clause = _overdue_clause(filters.overdue, now)
     if clause is not None:
         query = query.where(clause)
     if filters.since is not None:
-        query = query.where(WorkOrder.created_at >= filters.since)  # type: ignore[operator]
+        query = query.where(col(WorkOrder.created_at) >= filters.since)
     if filters.until is not None:
-        query = query.where(WorkOrder.created_at < filters.until)  # type: ignore[operator]
+        query = query.where(col(WorkOrder.created_at) < filters.until)
     return query
 
 
-def request_query(filters: ExportFilters, now: datetime) -> Select[Any]:
+def request_query(filters: ExportFilters, now: datetime) -> AnySelect:
     """Requests, with their work order (if any): crew and overdue filter through it."""
     query = (
-        select(ServiceRequest, ServiceType.code, WorkOrder)
-        .join(ServiceType, ServiceType.id == ServiceRequest.service_type_id)  # type: ignore[arg-type]
-        .outerjoin(WorkOrder, WorkOrder.id == ServiceRequest.work_order_id)  # type: ignore[arg-type]
+        select(ServiceRequest, col(ServiceType.code), WorkOrder)
+        .join(ServiceType, col(ServiceType.id) == col(ServiceRequest.service_type_id))
+        .outerjoin(WorkOrder, col(WorkOrder.id) == col(ServiceRequest.work_order_id))
     )
     if filters.status:
-        query = query.where(ServiceRequest.status.in_(filters.status))  # type: ignore[attr-defined]
+        query = query.where(col(ServiceRequest.status).in_(filters.status))
     if filters.service_type_id is not None:
-        query = query.where(ServiceRequest.service_type_id == filters.service_type_id)
+        query = query.where(col(ServiceRequest.service_type_id) == filters.service_type_id)
     if filters.crew_id is not None:
-        query = query.where(WorkOrder.crew_id == filters.crew_id)
+        query = query.where(col(WorkOrder.crew_id) == filters.crew_id)
     if filters.borough:
-        query = query.where(ServiceRequest.borough_code == filters.borough)
+        query = query.where(col(ServiceRequest.borough_code) == filters.borough)
     clause = _overdue_clause(filters.overdue, now)
     if clause is not None:
-        query = query.where(WorkOrder.id.is_not(None), clause)  # type: ignore[union-attr]
+        query = query.where(col(WorkOrder.id).is_not(None), clause)
     if filters.since is not None:
-        query = query.where(ServiceRequest.created_at >= filters.since)  # type: ignore[operator]
+        query = query.where(col(ServiceRequest.created_at) >= filters.since)
     if filters.until is not None:
-        query = query.where(ServiceRequest.created_at < filters.until)  # type: ignore[operator]
+        query = query.where(col(ServiceRequest.created_at) < filters.until)
     return query
 
 
 async def _batches(
-    db: Database, query: Select[Any], id_column: Any, batch: int = BATCH
+    db: Database, query: AnySelect, id_column: Any, batch: int = BATCH
 ) -> AsyncIterator[Sequence[Any]]:
     """Rows of ``query`` in id order, ``batch`` at a time, each batch in its own transaction."""
     after = 0
@@ -231,12 +233,12 @@ async def _records(
     now = utcnow()
     if kind == "work-orders":
         query = work_order_query(filters, now)
-        async for rows in _batches(db, query, WorkOrder.id):
+        async for rows in _batches(db, query, col(WorkOrder.id)):
             for wo, code in rows:
                 yield _work_order_record(wo, code, now)
     else:
         query = request_query(filters, now)
-        async for rows in _batches(db, query, ServiceRequest.id):
+        async for rows in _batches(db, query, col(ServiceRequest.id)):
             for sr, code, wo in rows:
                 yield _request_record(sr, code, wo)
 
@@ -309,16 +311,16 @@ async def sla_report(db: Database, since: datetime, until: datetime) -> list[dic
     most the service type's ``sla_hours``. Only durations are kept in memory (one float each).
     """
     query = (
-        select(ServiceRequest, ServiceType.code, ServiceType.sla_hours, WorkOrder)
-        .join(ServiceType, ServiceType.id == ServiceRequest.service_type_id)  # type: ignore[arg-type]
-        .outerjoin(WorkOrder, WorkOrder.id == ServiceRequest.work_order_id)  # type: ignore[arg-type]
+        select(ServiceRequest, col(ServiceType.code), col(ServiceType.sla_hours), WorkOrder)
+        .join(ServiceType, col(ServiceType.id) == col(ServiceRequest.service_type_id))
+        .outerjoin(WorkOrder, col(WorkOrder.id) == col(ServiceRequest.work_order_id))
         .where(
-            ServiceRequest.created_at >= since,  # type: ignore[operator]
-            ServiceRequest.created_at < until,  # type: ignore[operator]
+            col(ServiceRequest.created_at) >= since,
+            col(ServiceRequest.created_at) < until,
         )
     )
     groups: dict[tuple[str, str], _Group] = {}
-    async for rows in _batches(db, query, ServiceRequest.id):
+    async for rows in _batches(db, query, col(ServiceRequest.id)):
         for sr, code, sla_hours, wo in rows:
             key = (code, sr.borough_code or "")
             group = groups.get(key)
