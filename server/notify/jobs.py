@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import aliased
 
 from server.db import Database
 from server.dbtypes import utcnow
@@ -103,6 +104,14 @@ async def claim_due_messages(
     lease = timedelta(seconds=lease_seconds(settings))
     quiet_until = quiet.deferred_until(now) if quiet else None
     claimed: list[_Claimed] = []
+    # A browser's rows go out oldest first, one at a time: a pending confirmation is never
+    # overtaken by the status push enqueued after it (both carry the request's Topic).
+    older = aliased(PushMessage)
+    has_older = exists().where(
+        older.subscription_id == PushMessage.subscription_id,
+        older.state == "pending",
+        older.id < PushMessage.id,
+    )
     async with db.transaction() as tx:
         rows = (
             await tx.execute(
@@ -113,6 +122,7 @@ async def claim_due_messages(
                     PushMessage.state == "pending",  # type: ignore[arg-type]
                     PushMessage.next_attempt_at <= now,  # type: ignore[arg-type]
                     PushMessage.claimed_until.is_(None) | (PushMessage.claimed_until < now),  # type: ignore[union-attr,operator]
+                    ~has_older,
                 )
                 .order_by(PushMessage.next_attempt_at, PushMessage.id)  # type: ignore[arg-type]
                 .limit(limit)

@@ -135,7 +135,10 @@ async def _enqueue(
 ) -> PushMessage:
     """Write one outbox row; older pending rows for the same request and browser are superseded.
 
-    Rows under a live claim (being sent right now) are left alone.
+    Rows under a live claim (being sent right now) are left alone, and so is a pending
+    confirmation (``quiet_exempt``): it answers the citizen's own action and goes out at once,
+    while the newer status push may be held for quiet hours (issue 19). The delivery job sends
+    a browser's rows oldest first, one at a time (server/notify/jobs.py).
     """
     now = utcnow()
     assert subscription.id is not None and request.id is not None
@@ -145,6 +148,7 @@ async def _enqueue(
             PushMessage.subscription_id == subscription.id,  # type: ignore[arg-type]
             PushMessage.request_id == request.id,  # type: ignore[arg-type]
             PushMessage.state == "pending",  # type: ignore[arg-type]
+            PushMessage.quiet_exempt.is_(False),  # type: ignore[attr-defined]
             (PushMessage.claimed_until.is_(None)) | (PushMessage.claimed_until < now),  # type: ignore[union-attr,operator]
         )
         .values(state="superseded", finished_at=now)

@@ -428,6 +428,48 @@ async def test_quiet_hours_delay_and_keep_only_the_latest(
     assert states == ["delivered", "superseded", "delivered"]
 
 
+async def test_quiet_hours_never_lose_the_confirmation(
+    client: Any, tmp_path: Path, push_service: PushService
+) -> None:
+    """Issue 19: a citizen subscribes at 22:00 and a dispatcher assigns 2 s later, before the
+    push job runs: the confirmation goes out at once, the status push at 07:00, each once."""
+    settings = push_settings(tmp_path, quiet_hours="21:00-07:00", push_ttl_seconds=3 * 86400)
+    headers = await dispatcher(client)
+    request = await new_request(client, headers)
+    wo_id = await work_order_for(client, headers, [request["id"]])
+    ten_pm = _next_local(time(22, 0), utcnow())
+    morning = _next_local(time(7, 0), ten_pm)
+
+    await subscribe(client, request["tracking_token"], push_service.new_subscription(), "en")
+    await assign(client, headers, wo_id)  # 2 s later, the job has not run yet
+    night = await run_push_job(settings, now=ten_pm + timedelta(seconds=2))
+    assert (night.delivered, night.deferred) == (1, 1)
+    assert [p["kind"] for p in payloads(push_service.received)] == ["received"]
+    [held] = [m for m in await _rows(settings, PushMessage) if m.state == "pending"]
+    assert (held.kind, held.next_attempt_at) == ("scheduled", morning)
+
+    assert (await run_push_job(settings, now=morning - timedelta(seconds=1))).sent == 0
+    assert (await run_push_job(settings, now=morning)).delivered == 1
+    assert (await run_push_job(settings, now=morning + timedelta(hours=1))).sent == 0
+    assert [p["kind"] for p in payloads(push_service.received)] == ["received", "scheduled"]
+    assert [m.state for m in await _rows(settings, PushMessage)] == ["delivered", "delivered"]
+
+
+async def test_daytime_confirmation_then_status_in_order(
+    client: Any, settings: Settings, push_service: PushService
+) -> None:
+    """Outside quiet hours both go out, the confirmation first (the same Topic: the service
+    keeps the latest for an offline phone, which is then the status)."""
+    headers = await dispatcher(client)
+    request = await new_request(client, headers)
+    wo_id = await work_order_for(client, headers, [request["id"]])
+    await subscribe(client, request["tracking_token"], push_service.new_subscription(), "fr")
+    await assign(client, headers, wo_id)
+    assert (await run_push_job(settings)).delivered == 2
+    assert [p["kind"] for p in payloads(push_service.received)] == ["received", "scheduled"]
+    assert (await run_push_job(settings)).sent == 0
+
+
 @pytest.mark.parametrize(
     ("local", "until"),
     [
