@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from server.settings import ConfigError, Settings, check_settings, get_settings
 
@@ -63,6 +64,16 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def uvicorn_proxy_options(settings: Settings) -> dict[str, Any]:
+    """X-Forwarded-For/-Proto are trusted only from TOURNEE_FORWARDED_ALLOW_IPS (default none:
+    uvicorn's own default trusts 127.0.0.1, so anyone reaching the app through a local proxy, or
+    directly from the same host, could forge an address and escape the rate limits)."""
+    allowed = settings.forwarded_allow_ips
+    if not allowed:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": allowed}
+
+
 def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -85,6 +96,9 @@ def _run(args: argparse.Namespace) -> int:
     port = args.port or settings.port
     print(f"Tournée: http://{host}:{port}  (OpenAPI: http://{host}:{port}/schema/openapi.json)")
     print(f"Database: {settings.database_kind}")
+    print(f"Push services allowed: {', '.join(settings.push_endpoint_hosts)}")
+    trusted = settings.forwarded_allow_ips
+    print(f"Forwarded headers trusted from: {trusted or 'nobody (TOURNEE_FORWARDED_ALLOW_IPS)'}")
     from server.logs import configure_logging
 
     configure_logging(settings)
@@ -94,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
         host=host,
         port=port,
         workers=args.workers,
-        proxy_headers=True,
+        **uvicorn_proxy_options(settings),
         log_level="info",
         # server/logs.py: structured lines; one per request from our middleware, secrets masked
         log_config=None,
@@ -137,6 +151,7 @@ def _scheduler(_: argparse.Namespace) -> int:
 
     settings = _preflight()
     configure_logging(settings)
+    print(f"Push services allowed: {', '.join(settings.push_endpoint_hosts)}", flush=True)
     asyncio.run(run_scheduler(settings))
     return 0
 
@@ -151,6 +166,7 @@ def _vapid(_: argparse.Namespace) -> int:
     print(f"VAPID private key: {where}")
     print(f"VAPID public key (applicationServerKey): {keys.public_key_b64url}")
     print(f"VAPID subject: {settings.vapid_subject}")
+    print(f"Push services allowed: {', '.join(settings.push_endpoint_hosts)}")
     return 0
 
 

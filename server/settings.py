@@ -38,18 +38,26 @@ def _env_float(name: str, default: float) -> float:
         raise ConfigError(f"TOURNEE_{name} must be a number, got {raw!r}") from exc
 
 
-def _env_rate(name: str, default: str) -> tuple[int, int] | None:
-    """``"30/3600"`` (30 hits per 3,600 s) or ``"off"``."""
+Limits = tuple[tuple[int, int], ...]  # ((hits, seconds), ...): every one must admit a hit
+
+
+def _env_rate(name: str, default: str) -> Limits | None:
+    """``"60/60,600/3600"`` (60 hits per minute and 600 per hour, sliding windows) or ``"off"``."""
     raw = _env(name, default).strip().lower()
     if raw in {"off", "0", ""}:
         return None
-    try:
-        hits, seconds = (int(part) for part in raw.split("/", 1))
-    except ValueError as exc:
-        raise ValueError(f"TOURNEE_{name} must look like 30/3600 or off, got {raw!r}") from exc
-    if hits < 1 or seconds < 1:
-        raise ValueError(f"TOURNEE_{name} must be positive, got {raw!r}")
-    return hits, seconds
+    limits: list[tuple[int, int]] = []
+    for part in raw.split(","):
+        try:
+            hits, seconds = (int(p) for p in part.strip().split("/", 1))
+        except ValueError as exc:
+            raise ValueError(
+                f"TOURNEE_{name} must look like 60/60,600/3600 or off, got {raw!r}"
+            ) from exc
+        if hits < 1 or seconds < 1:
+            raise ValueError(f"TOURNEE_{name} must be positive, got {raw!r}")
+        limits.append((hits, seconds))
+    return tuple(limits)
 
 
 def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
@@ -134,10 +142,17 @@ class Settings:
     # several processes (docs/deploy.md): how long a stopped API process lets in-flight
     # requests finish before it cancels them (uvicorn's timeout_graceful_shutdown)
     shutdown_grace_seconds: float = 20.0
-    # rate limits shared by every process (server/ratelimit.py): (hits, seconds) per client
-    # address, or None when off
-    rate_limit_public: tuple[int, int] | None = (30, 3600)
-    rate_limit_login: tuple[int, int] | None = (30, 900)
+    # rate limits shared by every process (server/ratelimit.py, docs/adr/0043): sliding
+    # windows, ((hits, seconds), ...) or None when off
+    rate_limit_reports: Limits | None = ((60, 60), (600, 3600))  # per address
+    rate_limit_subscriptions: Limits | None = ((60, 60), (600, 3600))  # per address
+    rate_limit_subscriptions_token: Limits | None = ((20, 3600),)  # per tracking token
+    rate_limit_subscriptions_endpoint: Limits | None = ((30, 3600),)  # per push endpoint
+    rate_limit_login: Limits | None = ((30, 900),)  # per address
+    rate_limit_login_account: Limits | None = ((10, 900),)  # per username
+    rate_limit_open311: Limits | None = ((60, 60), (1000, 3600))  # per API key
+    # addresses whose X-Forwarded-For/-Proto uvicorn trusts ("" none, "*" all, or a list)
+    forwarded_allow_ips: str = ""
     # server/logs.py: one JSON object per line, or key=value lines for a person at a terminal
     log_format: str = "json"
     # server/metrics.py: /metrics answers only a "Bearer <token>"; empty: /metrics is off (404)
@@ -225,6 +240,17 @@ def check_settings(settings: Settings) -> list[str]:
     return warnings
 
 
+def _push_hosts(hosts: str, extra: str) -> tuple[str, ...]:
+    """TOURNEE_PUSH_ENDPOINT_HOSTS replaces the built-in list (rarely wanted);
+    TOURNEE_PUSH_ENDPOINT_HOSTS_EXTRA adds to it (a test push service, a self-hosted one)."""
+    found: list[str] = []
+    for raw in (*hosts.split(","), *extra.split(",")):
+        host = raw.strip().lower()
+        if host and host not in found:
+            found.append(host)
+    return tuple(found)
+
+
 def _default_vapid_subject(public_url: str) -> str:
     # RFC 8292 asks for a contact; an https: public address is one. Set TOURNEE_VAPID_SUBJECT.
     return public_url if public_url.startswith("https:") else PLACEHOLDER_VAPID_SUBJECT
@@ -291,10 +317,9 @@ def get_settings() -> Settings:
         push_timeout_seconds=_env_float("PUSH_TIMEOUT", 10.0),
         push_max_attempts=_env_int("PUSH_MAX_ATTEMPTS", 12),
         push_batch_size=_env_int("PUSH_BATCH", 50),
-        push_endpoint_hosts=tuple(
-            h.strip().lower()
-            for h in _env("PUSH_ENDPOINT_HOSTS", DEFAULT_PUSH_ENDPOINT_HOSTS).split(",")
-            if h.strip()
+        push_endpoint_hosts=_push_hosts(
+            _env("PUSH_ENDPOINT_HOSTS", DEFAULT_PUSH_ENDPOINT_HOSTS),
+            _env("PUSH_ENDPOINT_HOSTS_EXTRA", ""),
         ),
         quiet_hours=_env("QUIET_HOURS", "21:00-07:00"),
         push_retention_days=_env_int("PUSH_RETENTION_DAYS", 30),
@@ -313,6 +338,12 @@ def get_settings() -> Settings:
         stream_ticket_seconds=_env_float("STREAM_TICKET_SECONDS", 60.0),
         schema_ui=_env_bool("SCHEMA_UI", False),
         shutdown_grace_seconds=_env_float("SHUTDOWN_GRACE_SECONDS", 20.0),
-        rate_limit_public=_env_rate("RATE_LIMIT_PUBLIC", "30/3600"),
+        rate_limit_reports=_env_rate("RATE_LIMIT_REPORTS", "60/60,600/3600"),
+        rate_limit_subscriptions=_env_rate("RATE_LIMIT_SUBSCRIPTIONS", "60/60,600/3600"),
+        rate_limit_subscriptions_token=_env_rate("RATE_LIMIT_SUBSCRIPTIONS_TOKEN", "20/3600"),
+        rate_limit_subscriptions_endpoint=_env_rate("RATE_LIMIT_SUBSCRIPTIONS_ENDPOINT", "30/3600"),
         rate_limit_login=_env_rate("RATE_LIMIT_LOGIN", "30/900"),
+        rate_limit_login_account=_env_rate("RATE_LIMIT_LOGIN_ACCOUNT", "10/900"),
+        rate_limit_open311=_env_rate("RATE_LIMIT_OPEN311", "60/60,1000/3600"),
+        forwarded_allow_ips=_env("FORWARDED_ALLOW_IPS", "").strip(),
     )

@@ -40,7 +40,12 @@ os.environ["TOURNEE_SCHEDULER"] = "0"
 # Tests sign in and submit far more often than a person; tests/integration/test_rate_limits.py
 # turns the limits on for itself.
 os.environ["TOURNEE_RATE_LIMIT_LOGIN"] = "off"
-os.environ["TOURNEE_RATE_LIMIT_PUBLIC"] = "off"
+os.environ["TOURNEE_RATE_LIMIT_LOGIN_ACCOUNT"] = "off"
+os.environ["TOURNEE_RATE_LIMIT_REPORTS"] = "off"
+os.environ["TOURNEE_RATE_LIMIT_SUBSCRIPTIONS"] = "off"
+os.environ["TOURNEE_RATE_LIMIT_SUBSCRIPTIONS_TOKEN"] = "off"
+os.environ["TOURNEE_RATE_LIMIT_SUBSCRIPTIONS_ENDPOINT"] = "off"
+os.environ["TOURNEE_RATE_LIMIT_OPEN311"] = "off"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -19,7 +19,7 @@ from server.accounts.models import (
 )
 from server.auth import admin_guard, any_user_guard, dispatcher_guard, public_guard
 from server.params import AppSettings, CurrentActor, DbId, QueryDbId, Tx
-from server.ratelimit import rate_limit_guard
+from server.ratelimit import Rule, by_address, by_json_field, rate_limit_guard
 
 
 class AuthController(Controller):
@@ -30,7 +30,17 @@ class AuthController(Controller):
         "/login",
         operation_id="login",
         status_code=200,
-        guards=[public_guard, rate_limit_guard("login", lambda s: s.rate_limit_login)],
+        guards=[
+            public_guard,
+            rate_limit_guard(
+                Rule("login", lambda s: s.rate_limit_login, by_address),
+                Rule(
+                    "login-account",
+                    lambda s: s.rate_limit_login_account,
+                    by_json_field("username", fold_case=True),
+                ),
+            ),
+        ],
     )
     async def login(
         self, tx: Tx, settings: AppSettings, data: JSONBody[LoginRequest]

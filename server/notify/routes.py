@@ -23,7 +23,7 @@ from server.notify.models import (
     VapidPublicKey,
 )
 from server.params import AppSettings, CurrentActor, DbId, Tx
-from server.ratelimit import rate_limit_guard
+from server.ratelimit import Rule, by_address, by_json_field, by_path_param, rate_limit_guard
 
 TrackingToken = Annotated[str, Parameter(min_length=1, max_length=64)]
 
@@ -48,7 +48,21 @@ class PushSubscriptionController(Controller):
         "/",
         operation_id="subscribeToRequest",
         status_code=201,
-        guards=[rate_limit_guard("public", lambda s: s.rate_limit_public)],
+        guards=[
+            rate_limit_guard(
+                Rule("subscribe", lambda s: s.rate_limit_subscriptions, by_address),
+                Rule(
+                    "subscribe-token",
+                    lambda s: s.rate_limit_subscriptions_token,
+                    by_path_param("tracking_token"),
+                ),
+                Rule(
+                    "subscribe-endpoint",
+                    lambda s: s.rate_limit_subscriptions_endpoint,
+                    by_json_field("subscription", "endpoint"),
+                ),
+            )
+        ],
     )
     async def subscribe(
         self,

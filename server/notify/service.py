@@ -68,11 +68,19 @@ def endpoint_hash(endpoint: str) -> str:
 
 
 def endpoint_allowed(endpoint: str, allowed_hosts: tuple[str, ...]) -> bool:
-    """Only known push services (docs/adr/0041); plain http only for an allowed loopback host."""
+    """Only known push services (docs/adr/0041); plain http only for an allowed loopback host.
+
+    A URL whose authority carries user-info (``user@``), a backslash or a percent sign is
+    refused outright: parsers disagree on where such a host ends (``https://127.0.0.1\\@fcm
+    .googleapis.com/x`` is FCM to urlsplit and 127.0.0.1 to others, issue 12)."""
+    if "\\" in endpoint or any(ord(c) < 0x21 or ord(c) == 0x7F for c in endpoint):
+        return False
     try:
         parts = urlsplit(endpoint)
         host = (parts.hostname or "").lower()
     except ValueError:  # e.g. a bracketed host that is not an IPv6 address
+        return False
+    if "@" in parts.netloc or "%" in parts.netloc:
         return False
     if not host:
         return False

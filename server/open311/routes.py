@@ -27,6 +27,7 @@ from server.open311.models import (
 )
 from server.open311.render import Format, errors_document, media_type, render
 from server.params import AppSettings, CurrentActor, DbId, Tx
+from server.ratelimit import Rule, by_form_field, rate_limit_guard
 
 log = logging.getLogger("tournee.open311")
 
@@ -109,8 +110,9 @@ def open311_exception_handler(request: Request[Any, Any, Any], exc: Exception) -
         code = _HTTP_CODES.get(status, "bad_request" if status < 500 else "internal_error")
         if isinstance(exc, ValidationException):
             status, code = 400, "bad_request"
-        if exc.headers and "allow" in {k.lower() for k in exc.headers}:
-            headers.update({k: v for k, v in exc.headers.items() if k.lower() == "allow"})
+        if exc.headers:  # Allow (405), Retry-After (429, server/ratelimit.py)
+            kept = {"allow", "retry-after"}
+            headers.update({k: v for k, v in exc.headers.items() if k.lower() in kept})
         if status >= 500:
             _default_handler(exc)(request, exc)  # logs it
     else:
@@ -227,6 +229,11 @@ class Open311Controller(Controller):
         ["/v2/requests.xml", "/v2/requests.json"],
         operation_id="open311CreateRequest",
         status_code=201,
+        guards=[
+            rate_limit_guard(
+                Rule("open311", lambda s: s.rate_limit_open311, by_form_field("api_key"))
+            )
+        ],
         request_max_body_size=MAX_POST_BYTES,
     )
     async def create_request(

@@ -13,7 +13,7 @@ from server.auth import admin_guard, dispatcher_guard, public_guard
 from server.errors import Conflict, NotFound
 from server.params import AppSettings, CurrentActor, DbId, Tx
 from server.photos.models import PhotoUrls
-from server.ratelimit import rate_limit_guard
+from server.ratelimit import Rule, by_address, rate_limit_guard
 from server.requests import service
 from server.requests.models import (
     ServiceRequest,
@@ -153,7 +153,7 @@ class CitizenController(Controller):
     @post(
         "/",
         operation_id="submitCitizenRequest",
-        guards=[rate_limit_guard("public", lambda s: s.rate_limit_public)],
+        guards=[rate_limit_guard(Rule("report", lambda s: s.rate_limit_reports, by_address))],
     )
     async def submit(
         self, tx: Tx, settings: AppSettings, data: JSONBody[ServiceRequestCreate]

@@ -41,7 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["TOURNEE_SCHEDULER"] = "0"
     # Every simulated phone and citizen signs in from 127.0.0.1: no per-address limit.
     os.environ["TOURNEE_RATE_LIMIT_LOGIN"] = "off"
-    os.environ["TOURNEE_RATE_LIMIT_PUBLIC"] = "off"
+    os.environ["TOURNEE_RATE_LIMIT_LOGIN_ACCOUNT"] = "off"
+    os.environ["TOURNEE_RATE_LIMIT_REPORTS"] = "off"
+    os.environ["TOURNEE_RATE_LIMIT_SUBSCRIPTIONS"] = "off"
+    os.environ["TOURNEE_RATE_LIMIT_SUBSCRIPTIONS_TOKEN"] = "off"
+    os.environ["TOURNEE_RATE_LIMIT_SUBSCRIPTIONS_ENDPOINT"] = "off"
+    os.environ["TOURNEE_RATE_LIMIT_OPEN311"] = "off"
     passed = False
     try:
         from server.db import Database

@@ -56,8 +56,13 @@ def cluster_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         TOURNEE_SHUTDOWN_GRACE_SECONDS="10",
         TOURNEE_SYNC_SSE_HEARTBEAT_SECONDS="1",
         # every simulated phone and citizen comes from 127.0.0.1: one client address
-        TOURNEE_RATE_LIMIT_PUBLIC="1000/3600",
+        TOURNEE_RATE_LIMIT_REPORTS="1000/3600",
+        TOURNEE_RATE_LIMIT_SUBSCRIPTIONS="1000/3600",
+        TOURNEE_RATE_LIMIT_SUBSCRIPTIONS_TOKEN="1000/3600",
+        TOURNEE_RATE_LIMIT_SUBSCRIPTIONS_ENDPOINT="1000/3600",
         TOURNEE_RATE_LIMIT_LOGIN="1000/900",
+        TOURNEE_RATE_LIMIT_LOGIN_ACCOUNT="1000/900",
+        TOURNEE_RATE_LIMIT_OPEN311="1000/3600",
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)

@@ -39,7 +39,7 @@ def cluster(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         tmp_path_factory.mktemp("cluster"),
         api=3,
         schedulers=0,
-        TOURNEE_RATE_LIMIT_PUBLIC=f"{PUBLIC_LIMIT}/3600",
+        TOURNEE_RATE_LIMIT_REPORTS=f"{PUBLIC_LIMIT}/3600",
     ) as running:
         yield running
 

@@ -146,6 +146,16 @@ async def test_subscription_input_is_checked(client: Any, push_service: PushServ
         ("http://127.0.0.1:5432/x", False),  # loopback is not allowed by default
         ("https://evilpush.apple.com/x", False),
         ("https://[fcm.googleapis.com/x", False),  # not a URL urlsplit accepts
+        # issue 12: parsers disagree on the host of these; refused outright
+        ("https://127.0.0.1\\@fcm.googleapis.com/x", False),
+        ("https://127.0.0.1@fcm.googleapis.com/x", False),
+        ("https://user:pw@fcm.googleapis.com/fcm/send/abc", False),
+        ("https://fcm.googleapis.com\\.evil.example/x", False),
+        ("https://fcm.googleapis.com/fcm\\send/abc", False),
+        ("https://fcm%2egoogleapis.com/x", False),
+        ("https://fcm.googleapis.com%00.evil.example/x", False),
+        ("https://fcm.googleapis.com /x", False),
+        ("https://fcm.googleapis.com/fcm/send/a%2Fb", True),  # % in the path is fine
     ],
 )
 def test_endpoint_allow_list(endpoint: str, allowed: bool) -> None:
@@ -153,6 +163,24 @@ def test_endpoint_allow_list(endpoint: str, allowed: bool) -> None:
 
     hosts = tuple(DEFAULT_PUSH_ENDPOINT_HOSTS.split(","))
     assert endpoint_allowed(endpoint, hosts) is allowed
+
+
+def test_allow_list_extra_hosts_add_to_the_built_in_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19: a test or self-hosted push service is added, real browsers keep working."""
+    from server.settings import DEFAULT_PUSH_ENDPOINT_HOSTS, get_settings
+
+    monkeypatch.setenv("TOURNEE_PUSH_ENDPOINT_HOSTS_EXTRA", " 127.0.0.1, Push.Example.org ")
+    get_settings.cache_clear()
+    try:
+        hosts = get_settings().push_endpoint_hosts
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert hosts == (*DEFAULT_PUSH_ENDPOINT_HOSTS.split(","), "127.0.0.1", "push.example.org")
+    assert endpoint_allowed("https://fcm.googleapis.com/fcm/send/abc", hosts)
+    assert endpoint_allowed("https://updates.push.services.mozilla.com/wpush/v2/a", hosts)
+    assert endpoint_allowed("http://127.0.0.1:8123/push/abc", hosts)
+    assert endpoint_allowed("https://push.example.org/p/1", hosts)
 
 
 async def test_unsubscribe_stops_pushes(
