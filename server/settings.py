@@ -148,7 +148,7 @@ class Settings:
     rate_limit_subscriptions: Limits | None = ((60, 60), (600, 3600))  # per address
     rate_limit_subscriptions_token: Limits | None = ((20, 3600),)  # per tracking token
     rate_limit_subscriptions_endpoint: Limits | None = ((30, 3600),)  # per push endpoint
-    rate_limit_login: Limits | None = ((30, 900),)  # per address
+    rate_limit_login: Limits | None = ((100, 900),)  # per address
     rate_limit_login_account: Limits | None = ((10, 900),)  # per username
     rate_limit_open311: Limits | None = ((60, 60), (1000, 3600))  # per API key
     # addresses whose X-Forwarded-For/-Proto uvicorn trusts ("" none, "*" all, or a list)
@@ -342,7 +342,7 @@ def get_settings() -> Settings:
         rate_limit_subscriptions=_env_rate("RATE_LIMIT_SUBSCRIPTIONS", "60/60,600/3600"),
         rate_limit_subscriptions_token=_env_rate("RATE_LIMIT_SUBSCRIPTIONS_TOKEN", "20/3600"),
         rate_limit_subscriptions_endpoint=_env_rate("RATE_LIMIT_SUBSCRIPTIONS_ENDPOINT", "30/3600"),
-        rate_limit_login=_env_rate("RATE_LIMIT_LOGIN", "30/900"),
+        rate_limit_login=_env_rate("RATE_LIMIT_LOGIN", "100/900"),
         rate_limit_login_account=_env_rate("RATE_LIMIT_LOGIN_ACCOUNT", "10/900"),
         rate_limit_open311=_env_rate("RATE_LIMIT_OPEN311", "60/60,1000/3600"),
         forwarded_allow_ips=_env("FORWARDED_ALLOW_IPS", "").strip(),

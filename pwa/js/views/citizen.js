@@ -1,7 +1,7 @@
 // Citizen page: submit a request, follow it with a private tracking link, opt in to push, see the
 // public completion photo.
 
-import { h, clear, formatTime } from "../dom.js";
+import { h, clear, formatTime, icon } from "../dom.js";
 import { t, getLang } from "../i18n.js";
 import { apiGet, apiPost } from "../api.js";
 import { subscribeToRequest, pushUnavailableReason } from "../push.js";
@@ -35,14 +35,14 @@ export async function renderReport(root) {
     h("input", { id: "report-address", name: "address", maxlength: 300, autocomplete: "street-address" }),
     h("label", { for: "report-description", i18n: "field_description" }),
     h("textarea", { id: "report-description", name: "description", maxlength: 4000, rows: 4 }),
-    h("button", { type: "button", id: "report-locate", i18n: "action_use_location", onclick: async () => {
+    h("button", { type: "button", id: "report-locate", class: "with-icon", onclick: async () => {
       setMessage(located, "report_locating");
       const position = await currentPosition(15000);
       if (!position) return setMessage(located, "report_location_failed");
       lat.value = position.lat;
       lon.value = position.lon;
       setMessage(located, "report_located");
-    } }),
+    } }, icon("pin"), h("span", { i18n: "action_use_location" })),
     located, lat, lon,
     h("label", { for: "report-email", i18n: "field_email_optional" }),
     h("input", { id: "report-email", name: "reporter_email", type: "email", maxlength: 200, autocomplete: "email" }),
@@ -96,13 +96,14 @@ export async function renderTracking(root, token) {
     photo ? h("img", { id: "completion-photo", src: photo.display, "i18n-alt": "completion_photo_alt", loading: "lazy" }) : null,
     h("p", { i18n: "tracking_keep_link" }),
     unavailable ? h("p", { class: "notice", id: "push-unavailable", i18n: unavailable }) : null,
-    unavailable ? null : h("button", { id: "push-subscribe", class: "primary", i18n: "action_notify_me", onclick: async (event) => {
-      event.target.disabled = true;
+    unavailable ? null : h("button", { id: "push-subscribe", class: "primary with-icon", onclick: async (event) => {
+      const button = event.currentTarget;
+      button.disabled = true;
       setMessage(pushMessage, "push_subscribing");
       const result = await subscribeToRequest(token);
       setMessage(pushMessage, result);
-      event.target.disabled = result === "push_subscribed";
-    } }),
+      button.disabled = result === "push_subscribed";
+    } }, icon("bell"), h("span", { i18n: "action_notify_me" })),
     pushMessage,
     h("button", { id: "tracking-refresh", i18n: "action_refresh", onclick: () => renderTracking(root, token) })));
 }

@@ -2,7 +2,7 @@
 // Every action is a mutation queued in the outbox (same IndexedDB transaction as its optimistic
 // change); the sync engine sends it. Works with no network for a whole shift.
 
-import { h, clear, formatTime } from "../dom.js";
+import { h, clear, formatTime, icon } from "../dom.js";
 import { t, getLang } from "../i18n.js";
 import { openDatabase, getMeta, setMeta, transaction, put } from "../idb.js";
 import { enqueue, markSeen, newUuid, newClientId, pendingCount, readDeadLetters, readNotices } from "../outbox.js";
@@ -423,7 +423,7 @@ async function detailView(id) {
     actions,
     completeForm,
     h("section", { class: "card stack" }, h("h3", { i18n: "photos_title" }),
-      h("label", { for: "photo-input", class: "button primary", id: "take-photo", i18n: "action_take_photo" }), photoInput,
+      h("label", { for: "photo-input", class: "button primary with-icon", id: "take-photo" }, icon("camera"), h("span", { i18n: "action_take_photo" })), photoInput,
       h("ul", { id: "photo-list", class: "photo-list" }, (order.photos || []).map((p) => {
         const local = localPhotos.find((l) => l.photo_id === p.id);
         const state = local?.state === "confirmed" || p.received ? "confirmed" : (local?.state || "pending");
