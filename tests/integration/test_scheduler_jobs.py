@@ -217,6 +217,15 @@ def test_vapid_command_creates_the_key_once(tmp_path: Path, settings: Settings) 
     assert f"applicationServerKey): {public}" in first.stdout
     assert load_vapid_keys(settings).public_key_b64url == public  # the same key, kept
     assert Path(settings.vapid_private_key).stat().st_mode & 0o777 == 0o600
+    # issue 19: the effective push allow-list is printed, the built-in hosts kept beside extras
+    extra = _env(settings, TOURNEE_PUSH_ENDPOINT_HOSTS_EXTRA="127.0.0.1")
+    del extra["TOURNEE_PUSH_ENDPOINT_HOSTS"]
+    shown = subprocess.run(run, env=extra, cwd=ROOT, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert (
+        "Push services allowed: fcm.googleapis.com, *.push.services.mozilla.com, "
+        "*.push.apple.com, *.notify.windows.com, 127.0.0.1"
+    ) in shown.stdout
 
 
 @pytest.mark.postgres_only
