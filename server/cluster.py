@@ -326,6 +326,9 @@ class Cluster:
         for name, child in self.children.items():
             where = child.url or "scheduled jobs"
             lines.append(f"  {name:<12} pid {child.pid or '-':<8} {where}")
+        # every API process is `tournee run`, which passes this to uvicorn (docs/deploy.md)
+        trusted = self.env.get("TOURNEE_FORWARDED_ALLOW_IPS", "").strip()
+        lines.append(f"  X-Forwarded-For trusted from: {trusted or 'nobody'}")
         return "\n".join(lines)
 
 

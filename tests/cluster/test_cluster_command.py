@@ -49,6 +49,7 @@ def test_the_cluster_command_starts_everything_and_stops_on_ctrl_c(
         shown = "".join(lines)
         for name in ("api-1", "api-2", "scheduler-1"):
             assert name in shown, shown
+        assert "X-Forwarded-For trusted from: nobody" in shown  # TOURNEE_FORWARDED_ALLOW_IPS
         for port in (base, base + 1):
             assert f"http://127.0.0.1:{port}" in shown
             health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
