@@ -258,6 +258,8 @@ async def test_two_scheduler_processes_deliver_every_push_exactly_once(
             for process in processes:
                 assert process.stdout is not None
                 line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+                assert line == b"Push services allowed: 127.0.0.1\n", line  # issue 19
+                line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
                 assert line.startswith(b"scheduler started: push_delivery"), line
 
             headers = await dispatcher(client)
