@@ -22,7 +22,7 @@ EMOJI_IN_MARKUP = r"""() => {
 
 
 def check(page: Any, lang: str, screen: str, icons: dict[str, str]) -> None:
-    page.wait_for_function("document.fonts.ready.then(() => true)")
+    page.evaluate("async () => { await document.fonts.ready; return true; }")
     assert page.evaluate(EMOJI_IN_MARKUP) == [], (lang, screen)
     for selector, name in icons.items():
         button = page.locator(selector)
