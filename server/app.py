@@ -14,6 +14,7 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, SwaggerRenderPlugin
+from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 from sqlalchemy import text
 from sqlmodel import SQLModel
@@ -26,8 +27,9 @@ from server.accounts.routes import AuthController, DeviceController, UserControl
 from server.auth import provide_actor, public_guard
 from server.crews.routes import BoroughController, CrewController
 from server.db import Database, provide_tx
-from server.errors import EXCEPTION_HANDLERS
+from server.errors import EXCEPTION_HANDLERS, problem_responses
 from server.exports.routes import ExportController
+from server.jsonbody import TourneeRequest
 from server.live_routes import LiveController
 from server.logs import RequestLogMiddleware, configure_structlog, logging_config
 from server.metrics import MetricsController
@@ -193,6 +195,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         plugins=[channels_plugin],
         request_max_body_size=settings.max_body_bytes,
+        request_class=TourneeRequest,  # JSON bodies decoded strictly, in one place
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         openapi_config=OpenAPIConfig(
             title="Tournée",
@@ -205,4 +208,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     # outermost, as Litestar wraps its own CORS middleware: unmatched paths get a line too
     app.asgi_handler = RequestLogMiddleware(app.asgi_handler)
+    _document_problems(app)
     return app
+
+
+def _document_problems(app: Litestar) -> None:
+    """Every error response in the OpenAPI schema is the problem+json we send (Litestar's
+    default 400 describes its own ``{status_code, detail, extra}`` body). Open311 routes keep
+    their own error format (docs/open311.md)."""
+    problems = problem_responses()
+    for route in app.routes:
+        if route.path.startswith("/open311") or not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if handler.include_in_schema:
+                handler.responses = {**problems, **(handler.responses or {})}

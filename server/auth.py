@@ -204,6 +204,19 @@ async def public_guard(
 
 public_guard.allowed_roles = frozenset({"public"})  # type: ignore[attr-defined]
 
+
+async def device_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], _h: BaseRouteHandler
+) -> None:
+    """Crew device tokens only (/sync/v1/*): anything else is ``403 device_required``, as
+    docs/sync-protocol.md promises a client author (a dispatcher or a crew session included)."""
+    actor = await resolve_actor(connection)
+    if actor.role != "crew" or actor.device_id is None or actor.crew_id is None:
+        raise Forbidden("device_required")
+
+
+device_guard.allowed_roles = frozenset({"crew"})  # type: ignore[attr-defined]
+
 dispatcher_guard = roles_guard("dispatcher", "admin")
 admin_guard = roles_guard("admin")
 crew_guard = roles_guard("crew")

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from server.errors import DomainError
 from server.settings import Settings
 
 __all__ = ["Database", "provide_tx"]
@@ -39,7 +40,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _has_nul(parameters: Any) -> bool:
+    if isinstance(parameters, str):
+        return "\x00" in parameters
+    if isinstance(parameters, dict):
+        return any(_has_nul(v) for v in parameters.values())
+    if isinstance(parameters, list | tuple):
+        return any(_has_nul(v) for v in parameters)
+    return False
+
+
+def _refuse_nul(
+    _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _many: bool
+) -> None:
+    """No text with a NUL character reaches either database: PostgreSQL refuses it and SQLite
+    would store it, so both refuse it the same way, as a client error (docs/adr/0004). JSON
+    bodies are refused earlier (server/jsonbody.py); this catches forms, headers and paths."""
+    if _has_nul(parameters):
+        raise DomainError("text_nul_character", 400)
+
+
 def make_engine(settings: Settings) -> AsyncEngine:
+    engine = _make_engine(settings)
+    event.listen(engine.sync_engine, "before_cursor_execute", _refuse_nul)
+    return engine
+
+
+def _make_engine(settings: Settings) -> AsyncEngine:
     if settings.is_postgres:
         return create_async_engine(
             settings.database_url,

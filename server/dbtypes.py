@@ -53,3 +53,13 @@ class JSONDict(TypeDecorator[dict[str, Any]]):
 
 
 MAX_ID = 2_147_483_647  # ids are 32-bit integers on every backend
+
+
+def matching(pattern: str) -> dict[str, Any]:
+    """``Field(schema_extra=matching(r"^...$"))``: a string constraint pydantic 2 enforces.
+
+    SQLModel's ``regex`` argument is silently ignored under pydantic 2 (it validated nothing:
+    docs/adr/0004); ``pattern`` is enforced, and repeated for Litestar's OpenAPI generator,
+    which does not read it from pydantic's metadata.
+    """
+    return {"pattern": pattern, "json_schema_extra": {"pattern": pattern}}

@@ -7,6 +7,7 @@ and our messages are chosen per request from the Accept-Language header (docs/ad
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import MediaType, Request, Response
@@ -20,6 +21,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -38,6 +40,12 @@ class DomainError(Exception):
         self.code = problem_code
         self.status = status
         self.params = params
+        self.extra: dict[str, Any] = {}  # top-level members of the problem body
+
+    def with_members(self, **members: Any) -> DomainError:
+        """Add top-level members to the problem body (e.g. ``last_mutation_id``)."""
+        self.extra.update(members)
+        return self
 
 
 class NotFound(DomainError):
@@ -63,6 +71,47 @@ class Conflict(DomainError):
 class Invalid(DomainError):
     def __init__(self, problem_code: str, /, **params: Any) -> None:
         super().__init__(problem_code, 422, **params)
+
+
+@dataclass
+class Problem:
+    """The RFC 9457 body every error response carries (``application/problem+json``)."""
+
+    type: str  # urn:tournee:problem:<code>
+    title: str  # in the language of Content-Language
+    status: int
+    code: str  # stable: clients switch on it (server/i18n.py lists every one)
+    instance: str
+    params: dict[str, Any] | None = None  # the message's parameters
+    detail: str | None = None
+    errors: list[dict[str, Any]] | None = None  # validation_failed: the fields refused
+    last_mutation_id: int | None = None  # mutation_gap (sync push): resend from this + 1
+
+
+PROBLEM_STATUSES = {
+    400: "Bad request: malformed JSON, a value refused (validation_failed), a NUL character",
+    401: "Not authenticated, or the token was revoked or expired",
+    403: "Not allowed for this role or token",
+    404: "Not found",
+    409: "Conflict with the current state",
+    413: "Body too large",
+    422: "Refused by the domain rules",
+    429: "Too many requests (Retry-After)",
+    503: "Database busy (Retry-After)",
+}
+
+
+def problem_responses() -> dict[int, ResponseSpec]:
+    """OpenAPI: what an error response of our routes actually is (docs/adr/0004)."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            media_type=PROBLEM_JSON,
+            description=description,
+            generate_examples=False,
+        )
+        for status, description in PROBLEM_STATUSES.items()
+    }
 
 
 def problem(
@@ -98,7 +147,7 @@ def problem(
 
 
 def _domain_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
-    return problem(request, exc.status, exc.code, **exc.params)
+    return problem(request, exc.status, exc.code, extra=exc.extra or None, **exc.params)
 
 
 def _validation_fields(exc: ValidationException) -> list[dict[str, Any]]:

@@ -21,6 +21,22 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Certaines données sont invalides : {fields}.",
         "en": "Some data is invalid: {fields}.",
     },
+    "json_malformed": {
+        "fr": "Le contenu envoyé n'est pas du JSON valide en UTF-8.",
+        "en": "The request body is not valid UTF-8 JSON.",
+    },
+    "json_too_deep": {
+        "fr": "Le JSON envoyé est imbriqué trop profondément (au plus {limit} niveaux).",
+        "en": "The JSON body is nested too deeply (at most {limit} levels).",
+    },
+    "json_number_out_of_range": {
+        "fr": "Le JSON envoyé contient un nombre hors limites.",
+        "en": "The JSON body holds a number out of range.",
+    },
+    "text_nul_character": {
+        "fr": "Le texte envoyé contient un caractère nul (U+0000), qui n'est pas accepté.",
+        "en": "The text sent holds a NUL character (U+0000), which is not accepted.",
+    },
     "not_authenticated": {
         "fr": "Authentification requise. Connectez-vous, puis réessayez.",
         "en": "Authentication required. Sign in, then try again.",

@@ -3,6 +3,11 @@
 The device sends it back unchanged; anything unreadable, of another version, for another crew or
 too old gives ``None`` and the server answers with a full resync (``reset: true``).
 
+The cookie is signed (HMAC-SHA256 with a key derived from the installation secret) over its
+payload *and the client_id it was issued to*: a forged, tampered or other device's cookie does
+not verify and is never trusted as a cursor (docs/adr/0005). Wire form:
+``base64url(json payload) "." base64url(first 16 bytes of the tag)``.
+
 Fields:
 - ``seq``: the change cursor. Rows whose ``change_seq >= seq`` may be unseen (docs/adr/0011).
 - ``at``: the server time of the pull that produced the cookie (epoch seconds): the lower bound
@@ -18,12 +23,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 from dataclasses import asdict, dataclass, replace
 
-__all__ = ["COOKIE_VERSION", "Cookie", "decode_cookie", "encode_cookie"]
+__all__ = ["COOKIE_VERSION", "Cookie", "cookie_key", "decode_cookie", "encode_cookie"]
 
-COOKIE_VERSION = 1
+COOKIE_VERSION = 2  # 2: signed and bound to the client_id
+_TAG_BYTES = 16
 _MAX_LEN = 2000
 
 
@@ -54,10 +62,25 @@ class Cookie:
         return replace(self, after=after, phase=phase)
 
 
-def encode_cookie(cookie: Cookie) -> str:
-    data = {"v": COOKIE_VERSION, **{k: v for k, v in asdict(cookie).items() if v is not None}}
-    raw = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+def cookie_key(secret: str) -> bytes:
+    """The signing key of pull cookies, derived from the installation secret (its own domain:
+    the secret signs nothing else this way)."""
+    return hmac.new(secret.encode(), b"tournee sync pull cookie", hashlib.sha256).digest()
+
+
+def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _tag(key: bytes, client_id: str, payload: str) -> str:
+    message = f"{client_id}\n{payload}".encode()
+    return _b64(hmac.new(key, message, hashlib.sha256).digest()[:_TAG_BYTES])
+
+
+def encode_cookie(cookie: Cookie, key: bytes, client_id: str) -> str:
+    data = {"v": COOKIE_VERSION, **{k: v for k, v in asdict(cookie).items() if v is not None}}
+    payload = _b64(json.dumps(data, separators=(",", ":"), sort_keys=True).encode())
+    return f"{payload}.{_tag(key, client_id, payload)}"
 
 
 def _int(value: object) -> int | None:
@@ -72,12 +95,16 @@ def _num(value: object) -> float | None:
     return float(value)
 
 
-def decode_cookie(text: str | None) -> Cookie | None:
-    """The cookie, or None when it cannot be trusted as a cursor (then: full resync)."""
-    if not text or len(text) > _MAX_LEN:
+def decode_cookie(text: str | None, key: bytes, client_id: str) -> Cookie | None:
+    """The cookie, or None when it cannot be trusted as a cursor (then: full resync): unsigned,
+    signed for another client_id, tampered with, or unreadable."""
+    if not text or len(text) > _MAX_LEN or not text.isascii():
+        return None
+    payload, dot, tag = text.partition(".")
+    if not dot or not hmac.compare_digest(tag, _tag(key, client_id, payload)):
         return None
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
         data = json.loads(raw)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return None

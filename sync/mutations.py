@@ -37,8 +37,10 @@ __all__ = [
     "SetStatus",
     "VoidMaterial",
     "crew_transition_table",
+    "has_nul",
     "parse_mutation",
     "split_name",
+    "without_nul",
 ]
 
 SETTABLE_STATUSES: frozenset[Status] = frozenset({Status.EN_ROUTE, Status.ON_SITE, Status.ON_HOLD})
@@ -150,9 +152,31 @@ ParsedMutation = (
 MAX_ID = 2_147_483_647
 
 
+def has_nul(value: Any) -> bool:
+    """Whether a NUL character is anywhere in a JSON-like value (keys included)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    return False
+
+
+def without_nul(value: Any) -> Any:
+    """``value`` with each NUL character replaced by U+FFFD: how a refused payload is kept."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
+
+
 def split_name(name: str) -> tuple[str, int]:
     """``"workorder.complete@1"`` → ``("workorder.complete", 1)``; malformed: mutation_unknown."""
-    match = _NAME.match(name)
+    match = _NAME.fullmatch(name) if isinstance(name, str) else None
     if match is None:
         raise MutationInvalid("mutation_unknown", "name")
     return match.group(1), int(match.group(2))
@@ -236,9 +260,9 @@ def _set_status(args: Mapping[str, Any]) -> SetStatus:
         status = Status(raw) if isinstance(raw, str) else None
     except ValueError:
         status = None
-    if status is None:
+    if status is None and not isinstance(raw, str):
         raise MutationInvalid("args_invalid", "status")
-    if status not in SETTABLE_STATUSES:
+    if status is None or status not in SETTABLE_STATUSES:  # unknown or not a crew's to set
         raise MutationInvalid("status_not_settable", "status")
     return SetStatus(wo, status, _text(args, "reason", max_len=500, required=False))
 
@@ -353,6 +377,8 @@ def parse_mutation(name: str, args: Any) -> ParsedMutation:
     if version > current or version < 1:
         raise MutationInvalid("mutation_version_unsupported", "name")
     if not isinstance(args, dict):
+        raise MutationInvalid("args_invalid", "args")
+    if has_nul(args):  # no database stores it the same way: refused in any arg
         raise MutationInvalid("args_invalid", "args")
     upgraded: dict[str, Any] = dict(args)
     while version < current:

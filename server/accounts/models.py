@@ -12,17 +12,19 @@ from typing import Literal
 
 from sqlmodel import Field, SQLModel
 
-from server.dbtypes import MAX_ID, UTCDateTime, utcnow
+from server.dbtypes import MAX_ID, UTCDateTime, matching, utcnow
 
 ROLE_PATTERN = r"^(admin|dispatcher|crew)$"
 
 
 class UserBase(SQLModel):
-    username: str = Field(min_length=2, max_length=60, regex=r"^[a-z0-9][a-z0-9._-]*$")
+    username: str = Field(
+        min_length=2, max_length=60, schema_extra=matching(r"^[a-z0-9][a-z0-9._-]*$")
+    )
     display_name: str = Field(min_length=1, max_length=120)
-    role: str = Field(regex=ROLE_PATTERN, max_length=20)
+    role: str = Field(schema_extra=matching(ROLE_PATTERN), max_length=20)
     crew_id: int | None = Field(default=None, foreign_key="crew.id", ge=1, le=MAX_ID)
-    language: str = Field(default="fr", regex=r"^(fr|en)$", max_length=2)
+    language: str = Field(default="fr", schema_extra=matching(r"^(fr|en)$"), max_length=2)
 
 
 class User(UserBase, table=True):

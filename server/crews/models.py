@@ -7,7 +7,7 @@ from typing import Literal
 
 from sqlmodel import Field, SQLModel
 
-from server.dbtypes import UTCDateTime, utcnow
+from server.dbtypes import UTCDateTime, matching, utcnow
 
 
 class Borough(SQLModel, table=True):
@@ -18,10 +18,10 @@ class Borough(SQLModel, table=True):
 
 
 class CrewBase(SQLModel):
-    code: str = Field(max_length=60, min_length=1, regex=r"^[a-z0-9][a-z0-9-]*$")
+    code: str = Field(max_length=60, min_length=1, schema_extra=matching(r"^[a-z0-9][a-z0-9-]*$"))
     name: str = Field(max_length=120, min_length=1)
     borough_code: str = Field(foreign_key="borough.code", max_length=40)
-    kind: str = Field(max_length=20, regex=r"^(snow|waste|other)$")
+    kind: str = Field(max_length=20, schema_extra=matching(r"^(snow|waste|other)$"))
 
 
 class Crew(CrewBase, table=True):

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from server.dbtypes import JSONDict, JSONList, UTCDateTime, utcnow
+from server.dbtypes import JSONDict, JSONList, UTCDateTime, matching, utcnow
 
 DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
 DATATYPE_PATTERN = r"^(string|number|datetime|text|singlevaluelist|multivaluelist)$"
@@ -114,8 +114,8 @@ class AttributeValue(SQLModel):
 
 
 class AttributeDefinition(SQLModel):
-    code: str = Field(min_length=1, max_length=60, regex=ATTRIBUTE_CODE_PATTERN)
-    datatype: str = Field(regex=DATATYPE_PATTERN, max_length=16)
+    code: str = Field(min_length=1, max_length=60, schema_extra=matching(ATTRIBUTE_CODE_PATTERN))
+    datatype: str = Field(schema_extra=matching(DATATYPE_PATTERN), max_length=16)
     required: bool = False
     variable: bool = True
     order: int = Field(default=1, ge=1, le=1000)

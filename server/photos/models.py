@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from server.dbtypes import JSONList, UTCDateTime, utcnow
+from server.dbtypes import JSONList, UTCDateTime, matching, utcnow
 
 
 class WorkOrderPhoto(SQLModel, table=True):
@@ -127,7 +127,7 @@ SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 
 class UploadCreate(SQLModel):
-    sha256: str = Field(min_length=64, max_length=64, regex=SHA256_PATTERN)
+    sha256: str = Field(min_length=64, max_length=64, schema_extra=matching(SHA256_PATTERN))
     length: int = Field(ge=1, le=2**40)
 
 

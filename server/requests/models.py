@@ -8,23 +8,26 @@ from typing import Any, Literal
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from server.dbtypes import JSONList, UTCDateTime, utcnow
+from server.dbtypes import JSONList, UTCDateTime, matching, utcnow
 
 CATEGORY_PATTERN = r"^(snow|waste|other)$"
 CHANNEL_PATTERN = r"^(phone|web|app|open311)$"
+CITIZEN_CHANNEL_PATTERN = r"^(phone|web|app)$"
 
 
 class ServiceTypeBase(SQLModel):
-    code: str = Field(min_length=2, max_length=60, regex=r"^[a-z0-9][a-z0-9-]*$")
+    code: str = Field(min_length=2, max_length=60, schema_extra=matching(r"^[a-z0-9][a-z0-9-]*$"))
     name_fr: str = Field(min_length=1, max_length=120)
     name_en: str = Field(min_length=1, max_length=120)
     description_fr: str = Field(default="", max_length=1000)
     description_en: str = Field(default="", max_length=1000)
-    category: str = Field(regex=CATEGORY_PATTERN, max_length=10)
+    category: str = Field(schema_extra=matching(CATEGORY_PATTERN), max_length=10)
     default_priority: int = Field(default=3, ge=1, le=4)
     sla_hours: int = Field(default=72, ge=1, le=24 * 90)
     evidence_required: list[str] = Field(default_factory=list, sa_type=JSONList)
-    crew_kind: str | None = Field(default=None, regex=CATEGORY_PATTERN, max_length=10)
+    crew_kind: str | None = Field(
+        default=None, schema_extra=matching(CATEGORY_PATTERN), max_length=10
+    )
 
 
 class ServiceType(ServiceTypeBase, table=True):
@@ -84,8 +87,14 @@ class ServiceRequestCreate(SQLModel):
     reporter_name: str | None = Field(default=None, max_length=120)
     reporter_phone: str | None = Field(default=None, max_length=40)
     reporter_email: str | None = Field(default=None, max_length=200)
-    language: str = Field(default="fr", regex=r"^(fr|en)$")
-    channel: str = Field(default="phone", regex=CHANNEL_PATTERN)
+    language: str = Field(default="fr", schema_extra=matching(r"^(fr|en)$"))
+    channel: str = Field(default="phone", schema_extra=matching(CHANNEL_PATTERN))
+
+
+class CitizenRequestCreate(ServiceRequestCreate):
+    """What a citizen's app may send: never ``open311`` (that channel is the Open311 API's)."""
+
+    channel: str = Field(default="web", schema_extra=matching(CITIZEN_CHANNEL_PATTERN))
 
 
 class ServiceRequestPublic(SQLModel):

@@ -16,6 +16,7 @@ from server.photos.models import PhotoUrls
 from server.ratelimit import Rule, by_address, rate_limit_guard
 from server.requests import service
 from server.requests.models import (
+    CitizenRequestCreate,
     ServiceRequest,
     ServiceRequestCreate,
     ServiceRequestCreated,
@@ -156,7 +157,7 @@ class CitizenController(Controller):
         guards=[rate_limit_guard(Rule("report", lambda s: s.rate_limit_reports, by_address))],
     )
     async def submit(
-        self, tx: Tx, settings: AppSettings, data: JSONBody[ServiceRequestCreate]
+        self, tx: Tx, settings: AppSettings, data: JSONBody[CitizenRequestCreate]
     ) -> CitizenRequestCreated:
         data = data.model_copy(
             update={"channel": "web" if data.channel == "phone" else data.channel}

@@ -17,12 +17,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BeforeValidator
 from sqlalchemy import BigInteger, Column, Index, text
 from sqlmodel import Field, SQLModel
 
-from server.dbtypes import MAX_ID, JSONDict, UTCDateTime, utcnow
+from server.dbtypes import MAX_ID, JSONDict, UTCDateTime, matching, utcnow
 
 
 class SyncClient(SQLModel, table=True):
@@ -157,27 +158,48 @@ class SyncCounter(SQLModel, table=True):
 CLIENT_ID = r"^[A-Za-z0-9_-]{8,64}$"
 
 
+def _exact_int(value: Any) -> Any:
+    if type(value) is not int:  # not "7", 7.0, true (a bool is an int to Python)
+        raise ValueError("an integer is required")
+    return value
+
+
+# The envelope is decoded strictly: an integer field refuses "7", 7.0 and true (pydantic's lax
+# mode would take them, true as 1), so a client bug shows at once instead of being guessed at.
+# A validator rather than pydantic's Strict(): Litestar validates with strict=False, which
+# overrides a field's Strict().
+StrictInt = Annotated[int, BeforeValidator(_exact_int)]
+
+
 class MutationIn(SQLModel):
-    id: int = Field(ge=1, le=2**53)
+    id: StrictInt = Field(ge=1, le=2**53)
+    # ``name``, ``client_ts`` and ``args`` are the mutation's content: anything wrong inside
+    # them (a NUL character included) rejects that mutation alone, never the batch.
     name: str = Field(max_length=100)
-    base_version: int | None = Field(default=None, ge=0, le=2**53)
+    base_version: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        le=2**53,
+        # Litestar's OpenAPI generator drops a 0 bound (falsy): state it for client authors
+        schema_extra={"json_schema_extra": {"minimum": 0}},
+    )
     client_ts: str | None = Field(default=None, max_length=64)
     args: dict[str, Any] = Field(default_factory=dict)
 
 
 class PushRequest(SQLModel):
-    protocol: int = Field(ge=0, le=1000)
-    schema_version: int = Field(ge=0, le=1_000_000)
-    client_id: str = Field(regex=CLIENT_ID, max_length=64)
+    protocol: StrictInt = Field(ge=0, le=1000)
+    schema_version: StrictInt = Field(ge=0, le=1_000_000)
+    client_id: str = Field(max_length=64, schema_extra=matching(CLIENT_ID))
     mutations: list[MutationIn] = Field(min_length=1, max_length=200)
 
 
 class PullRequest(SQLModel):
-    protocol: int = Field(ge=0, le=1000)
-    schema_version: int = Field(ge=0, le=1_000_000)
-    client_id: str = Field(regex=CLIENT_ID, max_length=64)
+    protocol: StrictInt = Field(ge=0, le=1000)
+    schema_version: StrictInt = Field(ge=0, le=1_000_000)
+    client_id: str = Field(max_length=64, schema_extra=matching(CLIENT_ID))
     cookie: str | None = Field(default=None, max_length=2000)
-    limit: int = Field(default=200, ge=1, le=1000)
+    limit: StrictInt = Field(default=200, ge=1, le=1000)
 
 
 @dataclass
@@ -249,7 +271,7 @@ RESOLUTION_PATTERN = r"^(accept_completion|keep_cancellation|reopen|accept_sugge
 
 
 class ResolveBody(SQLModel):
-    resolution: str = Field(regex=RESOLUTION_PATTERN, max_length=30)
+    resolution: str = Field(max_length=30, schema_extra=matching(RESOLUTION_PATTERN))
     note: str | None = Field(default=None, max_length=1000)
 
 

@@ -36,7 +36,7 @@ from server.syncapi.models import (
     WorkOrderNote,
 )
 from server.workorders.models import WorkOrder
-from sync.cursor import Cookie, decode_cookie, encode_cookie
+from sync.cursor import Cookie, cookie_key, decode_cookie, encode_cookie
 from sync.mutations import crew_transition_table
 
 # =========================================================================== pull
@@ -339,10 +339,10 @@ async def pull(
     types = list((await tx.execute(select(ServiceType))).scalars())
     codes = {st.id: st.code for st in types if st.id is not None}
     digest = _reference_digest(types)
-    cookie = decode_cookie(body.cookie)
-    max_age = timedelta(days=settings.sync_cookie_max_days).total_seconds()
-    if cookie is not None and (cookie.crew != crew_id or now.timestamp() - cookie.at > max_age):
-        cookie = None
+    signing_key = cookie_key(settings.secret_key)
+    cookie = _trusted(
+        decode_cookie(body.cookie, signing_key, body.client_id), crew_id, next_seq, now, settings
+    )
     tail = timedelta(hours=settings.sync_tail_hours)
     patch: list[PatchOp] = []
     if cookie is None or (cookie.paging and cookie.full):
@@ -429,7 +429,7 @@ async def pull(
         done = cookie.finished()
         out = Cookie(seq=done.seq, at=done.at, crew=crew_id, ref=digest)
     return PullResponse(
-        cookie=encode_cookie(out),
+        cookie=encode_cookie(out, signing_key, body.client_id),
         last_mutation_id=answer_lmid,
         reset=reset,
         has_more=more,
@@ -437,6 +437,28 @@ async def pull(
         server_time=now,
         patch=patch,
     )
+
+
+CLOCK_SKEW_SECONDS = 300  # API processes' clocks may differ this much
+
+
+def _trusted(
+    cookie: Cookie | None, crew_id: int, next_seq: int, now: datetime, settings: Settings
+) -> Cookie | None:
+    """A verified cookie that still makes sense here, or None (a full resync): another crew's,
+    older than TOURNEE_SYNC_COOKIE_MAX_DAYS, or ahead of this database (a cursor past the
+    current snapshot, a time in the future: a restored database, never a client's own)."""
+    if cookie is None or cookie.crew != crew_id:
+        return None
+    max_age = timedelta(days=settings.sync_cookie_max_days).total_seconds()
+    at = now.timestamp()
+    if at - cookie.at > max_age or cookie.at > at + CLOCK_SKEW_SECONDS or cookie.seq > next_seq:
+        return None
+    if cookie.paging and (
+        (cookie.next_seq or 0) > next_seq or (cookie.next_at or 0) > at + CLOCK_SKEW_SECONDS
+    ):
+        return None
+    return cookie
 
 
 async def _last_mutation_id(tx: AsyncSession, client_id: str, actor: Actor) -> int:

@@ -54,6 +54,7 @@ from sync.mutations import (
     SetStatus,
     VoidMaterial,
     parse_mutation,
+    without_nul,
 )
 from sync.policies import (
     ConflictKind,
@@ -381,7 +382,8 @@ async def push(tx: AsyncSession, actor: Actor, body: PushRequest) -> PushRespons
     replays = [m for m in mutations if m.id <= last]
     new = [m for m in mutations if m.id > last]
     if new and new[0].id != last + 1:
-        raise Conflict("mutation_gap", last_mutation_id=last)
+        # the watermark at the top of the body (docs/sync-protocol.md), and in params as before
+        raise Conflict("mutation_gap", last_mutation_id=last).with_members(last_mutation_id=last)
     results: list[MutationResult] = []
     if replays:
         logged = {
@@ -427,6 +429,7 @@ async def push(tx: AsyncSession, actor: Actor, body: PushRequest) -> PushRespons
         log_rows = []
         for m, applied in zip(new, outcomes, strict=True):
             verdict = applied.verdict
+            refused = verdict.outcome is MutationOutcome.REJECTED
             results.append(
                 MutationResult(
                     id=m.id,
@@ -439,11 +442,12 @@ async def push(tx: AsyncSession, actor: Actor, body: PushRequest) -> PushRespons
                 {
                     "client_id": body.client_id,
                     "id": m.id,
-                    "name": m.name[:100],
+                    # a refused mutation may hold NUL characters: kept as U+FFFD
+                    "name": without_nul(m.name[:100]) if refused else m.name[:100],
                     "work_order_id": _work_order_id(m),
                     "base_version": m.base_version,
-                    "client_ts": m.client_ts,
-                    "args": m.args,
+                    "client_ts": without_nul(m.client_ts) if refused else m.client_ts,
+                    "args": without_nul(m.args) if refused else m.args,
                     "outcome": verdict.outcome.value,
                     "code": verdict.code,
                     "conflict_id": applied.conflict_id,
@@ -477,6 +481,8 @@ async def _apply_one(tx: AsyncSession, batch: _Batch, m: MutationIn, *, isolate:
         parsed = parse_mutation(m.name, m.args)
     except MutationInvalid as exc:
         return await _reject(tx, batch, m, wo, exc.code, {"field": exc.field})
+    if m.client_ts is not None and "\x00" in m.client_ts:
+        return await _reject(tx, batch, m, wo, "args_invalid", {"field": "client_ts"})
     if wo is None:
         return await _reject(tx, batch, m, None, "work_order_unknown", {})
     holds = wo.crew_id == batch.crew_id
@@ -823,7 +829,7 @@ async def _conflict(
         device_id=batch.actor.device_id,
         client_id=batch.client_id,
         mutation_id=m.id,
-        mutation_name=m.name[:100],
+        mutation_name=without_nul(m.name[:100]),
         code=code,
         field=field,
         server_value=server,
@@ -861,7 +867,7 @@ async def _reject(
         code,
         field=None,
         server=None,
-        client={"name": m.name, "args": m.args, "base_version": m.base_version},
+        client=without_nul({"name": m.name, "args": m.args, "base_version": m.base_version}),
         detail={k: v for k, v in detail.items() if v is not None},
     )
     return _Applied(verdict, conflict)

@@ -9,8 +9,9 @@ from litestar.params import JSONBody, Parameter
 from litestar.response import ServerSentEvent
 
 from server import live
-from server.auth import STREAM_TICKET, crew_guard, dispatcher_guard
+from server.auth import STREAM_TICKET, device_guard, dispatcher_guard
 from server.errors import DomainError, Forbidden
+from server.jsonbody import ALLOW_NUL
 from server.params import AppSettings, Channels, CurrentActor, DbId, QueryDbId, Tx
 from server.syncapi import service
 from server.syncapi.models import (
@@ -33,10 +34,16 @@ class SyncController(Controller):
     """What crew phones call: push, pull, and a stream of hints to pull."""
 
     path = "/sync/v1"
-    guards = [crew_guard]
+    guards = [device_guard]
     tags = ["sync"]
 
-    @post("/push", operation_id="syncPush", status_code=200, summary="Apply a batch of mutations")
+    @post(
+        "/push",
+        operation_id="syncPush",
+        status_code=200,
+        summary="Apply a batch of mutations",
+        opt={ALLOW_NUL: True},  # a NUL in a mutation rejects that mutation alone (push.py)
+    )
     async def push(self, tx: Tx, actor: CurrentActor, data: JSONBody[PushRequest]) -> PushResponse:
         return await service.push(tx, actor, data)
 

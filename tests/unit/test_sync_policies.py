@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from typing import Any
 
 import pytest
 
-from sync.cursor import Cookie, decode_cookie, encode_cookie
+from sync.cursor import Cookie, cookie_key, decode_cookie, encode_cookie
 from sync.mutations import (
     AddMaterial,
     AttachPhoto,
@@ -358,7 +360,26 @@ PARSE_BAD = [
     ),
     ("workorder.void_material@1", {"work_order_id": 1, "entry_id": U, "voids": U}, "args_invalid"),
     ("workorder.set_status@1", {"work_order_id": 1, "status": "completed"}, "status_not_settable"),
-    ("workorder.set_status@1", {"work_order_id": 1, "status": "flying"}, "args_invalid"),
+    # an unknown status is not settable either (docs/sync-protocol.md section 4)
+    ("workorder.set_status@1", {"work_order_id": 1, "status": "flying"}, "status_not_settable"),
+    ("workorder.set_status@1", {"work_order_id": 1, "status": 3}, "args_invalid"),
+    # NUL anywhere (name, an arg's value or key), a trailing newline after the version
+    (
+        "workorder.add_note@1\x00",
+        {"work_order_id": 1, "note_id": U, "body": "x"},
+        "mutation_unknown",
+    ),
+    ("workorder.add_note@1\n", {"work_order_id": 1, "note_id": U, "body": "x"}, "mutation_unknown"),
+    (
+        "workorder.set_field@1",
+        {"work_order_id": 1, "field": "title", "value": ["\x00"]},
+        "args_invalid",
+    ),
+    (
+        "workorder.set_field@1",
+        {"work_order_id": 1, "field": "title", "value": {"\x00": 1}},
+        "args_invalid",
+    ),
     ("workorder.complete@1", {"work_order_id": 1, "outcome": "meh"}, "outcome_unknown"),
     (
         "workorder.complete@1",
@@ -424,7 +445,27 @@ def test_split_name() -> None:
     ],
 )
 def test_cookie_round_trip(cookie: Cookie) -> None:
-    assert decode_cookie(encode_cookie(cookie)) == cookie
+    assert decode_cookie(encode_cookie(cookie, KEY, "client-a1"), KEY, "client-a1") == cookie
+
+
+KEY = cookie_key("test-secret")
+
+
+def test_cookie_is_signed_and_bound_to_its_client_id() -> None:
+    cookie = Cookie(seq=10, at=1700000000.5, crew=3, ref="abc")
+    text = encode_cookie(cookie, KEY, "client-a1")
+    payload, _, tag = text.partition(".")
+    # another device (same crew), another installation's secret, no signature: not trusted
+    assert decode_cookie(text, KEY, "client-b2") is None
+    assert decode_cookie(text, cookie_key("other-secret"), "client-a1") is None
+    assert decode_cookie(payload, KEY, "client-a1") is None
+    # the payload re-encoded with seq 10**9 ahead (the old unsigned form), old tag kept
+    forged = base64.urlsafe_b64encode(
+        json.dumps({"v": 2, "seq": 10**9, "at": 1700000000.5, "crew": 3, "ref": "abc"}).encode()
+    )
+    assert decode_cookie(forged.decode().rstrip("=") + "." + tag, KEY, "client-a1") is None
+    flipped = ("A" if tag[0] != "A" else "B") + tag[1:]
+    assert decode_cookie(f"{payload}.{flipped}", KEY, "client-a1") is None
 
 
 @pytest.mark.parametrize(
@@ -440,4 +481,4 @@ def test_cookie_round_trip(cookie: Cookie) -> None:
     ],
 )
 def test_unusable_cookies_mean_a_full_resync(text: str | None) -> None:
-    assert decode_cookie(text) is None
+    assert decode_cookie(text, KEY, "client-a1") is None
