@@ -175,10 +175,7 @@ def test_hostile_bytes_are_refused_with_a_documented_code(live: dict[str, str]) 
         elif expected is not None and response.status_code == 400 and code != expected:
             failures.append(f"{where}: {code}, expected {expected}")
 
-    for method, path in operations:
-        for body, expected in HOSTILE:
-            send(method, path, body, expected)
-
+    def hypothesis_run(method: str, path: str) -> None:
         @settings(
             max_examples=max(4, MAX_EXAMPLES // 2),
             deadline=None,
@@ -186,8 +183,15 @@ def test_hostile_bytes_are_refused_with_a_documented_code(live: dict[str, str]) 
             database=None,
         )
         @given(body=_hostile_strategy())
-        def check(body: bytes, method: str = method, path: str = path) -> None:
+        def check(body: bytes) -> None:
             send(method, path, body, None)
 
         check()
+
+    for method, path in operations:
+        for body, expected in HOSTILE:
+            if path == "/sync/v1/push" and expected == "text_nul_character":
+                expected = "validation_failed"  # a push judges NUL per mutation (no envelope here)
+            send(method, path, body, expected)
+        hypothesis_run(method, path)
     assert failures == [], "\n".join(failures[:20])
