@@ -6,7 +6,7 @@ is decided by server versions only: a write is *causal* when the field's version
 version at which the field last changed) is at most the ``base_version`` the device edited, and
 *concurrent* otherwise. Device clocks never decide anything.
 
-Policies (docs/sync-protocol.md section 4, /work/shared/SYNC.md):
+Policies (docs/sync-protocol.md section 4, docs/adr/0010):
 
 - status: a write must first be a legal move from the status the device *saw* when it made it
   (:func:`seen_status`: its replica at ``base_version`` plus its own earlier writes), else it is
