@@ -39,7 +39,7 @@ export async function renderDispatch(root) {
     h("div", { class: "row" },
       h("span", { id: "live-state", i18n: "live_polling" }),
       h("button", { id: "dispatch-refresh", i18n: "action_refresh", onclick: () => load() }),
-      h("button", { id: "dispatch-signout", i18n: "action_sign_out", onclick: () => { localStorage.removeItem(TOKEN); renderDispatch(root); } })),
+      h("button", { id: "dispatch-signout", i18n: "action_sign_out", onclick: () => signOut(root) })),
     h("div", { id: "dispatch-message", role: "status" }),
     h("section", { class: "card stack", id: "notices", "aria-live": "polite" }),
     h("section", { class: "card stack", id: "conflicts" }),
@@ -391,4 +391,13 @@ async function showEvidence(id) {
     p.urls?.thumb || p.thumb_url ? h("img", { src: p.urls?.thumb || p.thumb_url, "i18n-alt": "photo_alt", loading: "lazy" }) : null,
     h("span", { text: `${p.kind ?? ""} ${p.distance_m != null ? `${Math.round(p.distance_m)} m` : ""}` }),
     (p.flags || []).map((f) => h("span", { class: "badge warn", text: typeof f === "string" ? f : (f.message || f.code) }))))));
+}
+
+// Signing out ends the session on the server too (its live stream closes there), not only in this
+// browser; the token is forgotten first, so a network failure cannot keep the console signed in.
+async function signOut(root) {
+  const token = localStorage.getItem(TOKEN);
+  localStorage.removeItem(TOKEN);
+  if (token) await request("POST", "/api/v1/auth/logout", { token, timeoutMs: 5000 });
+  renderDispatch(root);
 }
