@@ -175,7 +175,8 @@ def _cluster(args: argparse.Namespace) -> int:
 
     from server.cluster import run_cluster
 
-    _preflight()
+    if get_settings().is_postgres:  # on SQLite run_cluster refuses, nothing made
+        _preflight()
     return run_cluster(
         api=args.api,
         schedulers=args.schedulers,

@@ -47,7 +47,14 @@ async def _scheduler(settings: Settings) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+
+    async def started() -> bytes:  # the start lines (e.g. the push services allowed) come first
+        while line := await process.stdout.readline():  # type: ignore[union-attr]
+            if line.startswith(b"scheduler started: "):
+                return line
+        return b""
+
+    line = await asyncio.wait_for(started(), timeout=60)
     assert line.startswith(b"scheduler started: push_delivery"), line
     return process
 
