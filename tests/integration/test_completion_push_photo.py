@@ -66,7 +66,8 @@ async def _order_on_the_crew(
     client: Any, push_service: PushService, settings: Settings
 ) -> tuple[int, Device, dict[str, str]]:
     """A citizen's request, subscribed; its work order assigned to ngauthier's crew; the
-    scheduled push delivered (it superseded "received"). Returns (order id, phone, dispatcher)."""
+    confirmation and the scheduled push delivered, in that order (a confirmation is never
+    superseded: docs/adr/0044). Returns (order id, phone, dispatcher)."""
     headers = await dispatcher(client)
     request = await new_request(client, headers)
     answer = await subscribe(client, request["tracking_token"], push_service.new_subscription())
@@ -78,7 +79,7 @@ async def _order_on_the_crew(
     )
     assert assigned.status_code == 200, assigned.text
     await run_push_job(settings)
-    assert [p["kind"] for p in payloads(push_service.received)] == ["scheduled"]
+    assert [p["kind"] for p in payloads(push_service.received)] == ["received", "scheduled"]
     await phone.pull()
     return wo_id, phone, headers
 
@@ -116,15 +117,15 @@ async def test_the_completion_push_carries_the_photo(
     completed_at = time.monotonic()
 
     # the push job as the scheduler runs it, only more often: no photo job is ever run here
-    while len(push_service.received) < 2 and time.monotonic() - completed_at < WAIT + 3:
+    while len(push_service.received) < 3 and time.monotonic() - completed_at < WAIT + 3:
         await run_push_job(settings)
         await asyncio.sleep(0.2)
     took = time.monotonic() - completed_at
     sent = payloads(push_service.received)
-    assert [p["kind"] for p in sent] == ["scheduled", "completed"]
+    assert [p["kind"] for p in sent] == ["received", "scheduled", "completed"]
     assert took < WAIT + 2, took
-    image = sent[1].get("image")
-    assert image is not None, sent[1]
+    image = sent[2].get("image")
+    assert image is not None, sent[2]
     assert image == service.public_photo_urls(settings, _sha(after)).display
     served = await client.get(urlsplit(image).path)
     assert served.status_code == 200
@@ -143,11 +144,11 @@ async def test_a_photo_that_never_comes_holds_the_push_only_the_wait(
 
     report = await run_push_job(settings)
     assert report.waited_for_photo == 1 and report.sent == 0
-    assert len(push_service.received) == 1
+    assert len(push_service.received) == 2
 
     report = await run_push_job(settings, now=utcnow() + timedelta(seconds=WAIT + 0.5))
     assert report.delivered == 1
-    completed = payloads(push_service.received)[1]
+    completed = payloads(push_service.received)[2]
     assert completed["kind"] == "completed" and "image" not in completed
 
 
@@ -163,7 +164,7 @@ async def test_without_a_photo_the_push_does_not_wait(
     )
     report = await run_push_job(settings)
     assert report.delivered == 1 and report.waited_for_photo == 0
-    assert "image" not in payloads(push_service.received)[1]
+    assert "image" not in payloads(push_service.received)[2]
 
 
 async def test_a_failed_copy_does_not_hold_the_push(
@@ -187,7 +188,7 @@ async def test_a_failed_copy_does_not_hold_the_push(
     await _attach_and_complete(phone, wo_id, _sha(after))
     report = await run_push_job(settings)
     assert report.delivered == 1 and report.waited_for_photo == 0
-    assert "image" not in payloads(push_service.received)[1]
+    assert "image" not in payloads(push_service.received)[2]
 
 
 async def _job(db: Database, sha256: str) -> tuple[PhotoJob, Photo]:
