@@ -40,7 +40,12 @@ def test_dispatcher_sees_the_reporters_media_link(browsers: Browsers, api: Api) 
         expect(link).to_have_attribute("href", PICTURE)
         expect(link).to_have_attribute("rel", "noopener noreferrer nofollow")
         expect(link).to_have_text("Photo envoyée par le demandeur (site externe)")
-        row.scroll_into_view_if_needed()
+        # one atomic step: a live redraw may replace the row between a locator's checks
+        page.evaluate(
+            "(id) => document.querySelector(`#request-list li[data-request='${id}']`)"
+            "?.scrollIntoView({block: 'center'})",
+            request_id,
+        )
         page.screenshot(path=str(SHOTS / f"dispatch-media-link-{width}-fr.png"))
         page.click("#lang-switch")
         expect(link).to_have_text("Photo sent by the reporter (external site)")
