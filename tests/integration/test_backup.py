@@ -17,10 +17,13 @@ import httpx
 
 from server.backup import row_counts
 from server.settings import get_settings
-from tests.conftest import BACKEND
 from tests.support.live_server import free_port
 from tests.support.pg import admin_sql
 from tests.support.pg import database_url as pg_database_url
+
+# Not imported from tests.conftest: importing it again would run it again (a new test database
+# name in TOURNEE_DATABASE_URL for the whole session).
+BACKEND = os.environ.get("TOURNEE_TEST_DATABASE", "sqlite")
 
 
 def _env(var: Path, url: str) -> dict[str, str]:
