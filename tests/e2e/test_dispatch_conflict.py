@@ -16,6 +16,9 @@ def test_cancel_while_crew_offline_shows_conflict(browsers: Browsers, api: Api) 
     crew = browsers.context("crew-phone")
     phone = crew.new_page()
     sign_in_crew(phone)
+    # The first pull has brought the order before the network goes (seen in CI: "idle" can be
+    # read before the first pull has drawn the list).
+    expect(phone.locator(f'.work-item[data-work-order="{wid}"]')).to_be_visible()
     wait_controlled(phone)
     crew.set_offline(True)
     phone.click(f'.work-item[data-work-order="{wid}"]')
