@@ -76,7 +76,7 @@ class Bench:
         self.args = args
 
     async def setup(self) -> None:
-        from server.auth import Actor
+        from server.accounts.auth import Actor
         from server.db import Database
         from server.seed import seed_reference, seed_users
         from server.settings import get_settings

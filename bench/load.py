@@ -331,8 +331,8 @@ class Storm:
     async def seed(self, urls: list[str]) -> None:
         from sqlalchemy import insert, select, text
 
+        from server.accounts.auth import new_token
         from server.accounts.models import AccessToken, User
-        from server.auth import new_token
         from server.crews.models import Borough, Crew
         from server.db import Database
         from server.dbtypes import utcnow

@@ -23,8 +23,8 @@ from server import (
     live,
     models,  # noqa: F401  (registers every table)
 )
+from server.accounts.auth import provide_actor, public_guard
 from server.accounts.routes import AuthController, DeviceController, UserController
-from server.auth import provide_actor, public_guard
 from server.crews.routes import BoroughController, CrewController
 from server.db import Database, provide_tx
 from server.errors import EXCEPTION_HANDLERS, problem_responses

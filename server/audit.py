@@ -64,7 +64,7 @@ async def record(
     changes: dict[str, Any],
     reason: str | None = None,
 ) -> AuditEvent:
-    """Add an audit row for ``actor`` (a :class:`server.auth.Actor`, or None for the system)."""
+    """Add an audit row for ``actor`` (a :class:`server.accounts.auth.Actor`; None: the system)."""
     event = AuditEvent(
         entity_type=entity_type,
         entity_id=entity_id,

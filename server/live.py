@@ -33,8 +33,8 @@ API (for every domain):
     ``settings.sync_sse_heartbeat_seconds``; the stream ends after
     ``settings.sync_sse_max_seconds`` (EventSource reconnects after ``retry``). Put the route
     behind a guard and mark it ``opt={STREAM_TICKET: True}``; EventSource cannot send headers,
-    so it authenticates with a single-use ``?ticket=`` (server/auth.py). Pass ``session=(user_id,
-    token_id)`` so that :func:`end_streams` ends it.
+    so it authenticates with a single-use ``?ticket=`` (server/accounts/auth.py). Pass
+    ``session=(user_id, token_id)`` so that :func:`end_streams` ends it.
 
 ``make_plugin(settings)`` and ``install(db, plugin, settings)`` are called once by
 ``create_app``; the plugin is ``app.state.channels`` (and injectable as ``channels``).

@@ -23,9 +23,9 @@ from litestar import Controller, Request, get
 from litestar.response import ServerSentEvent
 
 from server import live
-from server.auth import STREAM_TICKET, dispatcher_guard
+from server.accounts.auth import STREAM_TICKET, CurrentActor, dispatcher_guard
 from server.errors import DomainError
-from server.params import AppSettings, Channels, CurrentActor
+from server.params import AppSettings, Channels
 
 
 class LiveController(Controller):

@@ -26,7 +26,7 @@ from prometheus_client import (
 )
 from sqlalchemy import func, select
 
-from server.auth import public_guard
+from server.accounts.auth import public_guard
 from server.notify.models import PushMessage
 from server.params import AppSettings, Tx
 from server.photos.models import PhotoJob

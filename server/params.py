@@ -1,7 +1,8 @@
 """Shared route parameter types: bounded ids, and the app's named dependencies.
 
 Litestar 2.25 deprecates dependencies inferred from a parameter's name (they stop working in
-Litestar 3): handlers declare them with these aliases instead (``tx: Tx``, ``actor: CurrentActor``).
+Litestar 3): handlers declare them with these aliases instead (``tx: Tx``; ``actor: CurrentActor``
+from server/accounts/auth.py, ``store: Store`` from server/photos/store.py).
 """
 
 from typing import Annotated
@@ -11,10 +12,8 @@ from litestar.di import NamedDependency
 from litestar.params import Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.auth import Actor
 from server.db import Database
 from server.dbtypes import MAX_ID
-from server.photos.store import PhotoStore
 from server.settings import Settings
 
 DbId = Annotated[int, Parameter(ge=1, le=MAX_ID)]
@@ -23,6 +22,4 @@ QueryDbId = Annotated[int | None, QueryParameter(ge=1, le=MAX_ID)]  # an optiona
 Tx = NamedDependency[AsyncSession]  # the request's transaction (server/db.py provide_tx)
 Db = NamedDependency[Database]
 AppSettings = NamedDependency[Settings]
-CurrentActor = NamedDependency[Actor]  # who calls (server/auth.py provide_actor)
-Store = NamedDependency[PhotoStore]
 Channels = NamedDependency[ChannelsPlugin]

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import demo_data
+from server.accounts.auth import hash_password
 from server.accounts.models import User
 from server.audit import AuditEvent
-from server.auth import hash_password
 from server.crews.models import Borough, Crew
 from server.db import Database
 from server.dbtypes import utcnow

@@ -7,6 +7,13 @@ from litestar.params import FromQuery, JSONBody
 from sqlalchemy import select
 
 from server.accounts import service
+from server.accounts.auth import (
+    CurrentActor,
+    admin_guard,
+    any_user_guard,
+    dispatcher_guard,
+    public_guard,
+)
 from server.accounts.models import (
     DevicePublic,
     LoginRequest,
@@ -17,8 +24,7 @@ from server.accounts.models import (
     UserPublic,
     UserUpdate,
 )
-from server.auth import admin_guard, any_user_guard, dispatcher_guard, public_guard
-from server.params import AppSettings, CurrentActor, DbId, QueryDbId, Tx
+from server.params import AppSettings, DbId, QueryDbId, Tx
 from server.ratelimit import Rule, by_address, by_json_field, rate_limit_guard
 
 

@@ -8,6 +8,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import live
+from server.accounts.auth import (
+    Actor,
+    hash_password,
+    issue_stream_ticket,
+    new_token,
+    verify_password,
+)
 from server.accounts.models import (
     AccessToken,
     DevicePublic,
@@ -20,7 +27,6 @@ from server.accounts.models import (
     UserUpdate,
 )
 from server.audit import diff, record
-from server.auth import Actor, hash_password, issue_stream_ticket, new_token, verify_password
 from server.crews.models import Crew
 from server.dbtypes import utcnow
 from server.errors import Conflict, Invalid, NotFound, Unauthorized

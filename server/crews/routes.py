@@ -6,10 +6,10 @@ from litestar import Controller, get, patch, post
 from litestar.params import FromQuery, JSONBody
 from sqlalchemy import select
 
-from server.auth import admin_guard, any_user_guard, dispatcher_guard
+from server.accounts.auth import CurrentActor, admin_guard, any_user_guard, dispatcher_guard
 from server.crews import service
 from server.crews.models import Borough, BoroughPublic, CrewCreate, CrewPublic, CrewUpdate
-from server.params import CurrentActor, DbId, Tx
+from server.params import DbId, Tx
 
 
 class CrewController(Controller):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.accounts.auth import Actor
 from server.accounts.models import User
 from server.audit import diff, record
-from server.auth import Actor
 from server.crews.models import Borough, Crew, CrewCreate, CrewMemberPublic, CrewPublic, CrewUpdate
 from server.errors import Conflict, Invalid, NotFound
 from server.workorders.models import WorkOrder

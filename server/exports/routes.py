@@ -9,7 +9,7 @@ from litestar import Controller, Response, get
 from litestar.params import FromQuery, Parameter
 from litestar.response import Stream
 
-from server.auth import dispatcher_guard
+from server.accounts.auth import dispatcher_guard
 from server.dbtypes import utcnow
 from server.errors import Invalid
 from server.exports import service

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import live
-from server.auth import Actor
+from server.accounts.auth import Actor
 from server.dbtypes import utcnow
 from server.errors import NotFound
 from server.notify.models import DispatcherNotice, NoticePublic

@@ -11,7 +11,7 @@ from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import State
 from litestar.params import JSONBody, Parameter, QueryParameter
 
-from server.auth import dispatcher_guard, public_guard
+from server.accounts.auth import CurrentActor, dispatcher_guard, public_guard
 from server.dbtypes import MAX_ID
 from server.i18n import negotiate
 from server.notify import notices, service
@@ -22,7 +22,7 @@ from server.notify.models import (
     SubscriptionPublic,
     VapidPublicKey,
 )
-from server.params import AppSettings, CurrentActor, DbId, Tx
+from server.params import AppSettings, DbId, Tx
 from server.ratelimit import Rule, by_address, by_json_field, by_path_param, rate_limit_guard
 
 TrackingToken = Annotated[str, Parameter(min_length=1, max_length=64)]

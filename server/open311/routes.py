@@ -15,7 +15,7 @@ from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.params import FromPath, JSONBody
 
-from server.auth import admin_guard, public_guard
+from server.accounts.auth import CurrentActor, admin_guard, public_guard
 from server.errors import EXCEPTION_HANDLERS, DomainError, Invalid
 from server.i18n import DEFAULT_LANGUAGE, LANGUAGES, negotiate, translate
 from server.open311 import service
@@ -26,7 +26,7 @@ from server.open311.models import (
     AttributeDefinition,
 )
 from server.open311.render import Format, errors_document, media_type, render
-from server.params import AppSettings, CurrentActor, DbId, Tx
+from server.params import AppSettings, DbId, Tx
 from server.ratelimit import Rule, by_form_field, rate_limit_guard
 
 log = logging.getLogger("tournee.open311")

@@ -10,10 +10,10 @@ from litestar import Controller, Request, Response, delete, get, head, patch, po
 from litestar.exceptions import InternalServerException
 from litestar.params import HeaderParameter, JSONBody, Parameter
 
-from server.auth import any_user_guard, dispatcher_guard, public_guard
+from server.accounts.auth import CurrentActor, any_user_guard, dispatcher_guard, public_guard
 from server.errors import DomainError, NotFound, problem
 from server.i18n import negotiate
-from server.params import AppSettings, CurrentActor, Db, DbId, Store, Tx
+from server.params import AppSettings, Db, DbId, Tx
 from server.photos import service
 from server.photos.models import (
     PhotoPublic,
@@ -23,7 +23,7 @@ from server.photos.models import (
     WithdrawBody,
     WorkOrderEvidencePublic,
 )
-from server.photos.store import DISPLAY, THUMB, PhotoStore, derived_key
+from server.photos.store import DISPLAY, THUMB, PhotoStore, Store, derived_key
 from server.workorders import service as workorders
 
 Sha256 = Annotated[

@@ -39,7 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.auth import Actor
+from server.accounts.auth import Actor
 from server.db import Database
 from server.dbtypes import utcnow
 from server.errors import Conflict, DomainError, NotFound

@@ -35,6 +35,8 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Final, Protocol, runtime_checkable
 
+from litestar.di import NamedDependency
+
 _SHA256_RE: Final = re.compile(r"[0-9a-f]{64}")
 _ORIGINAL_RE: Final = re.compile(r"originals/([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})")
 _DERIVED_RE: Final = re.compile(r"derived/[0-9a-f]{64}/[a-z0-9][a-z0-9_-]{0,31}\.(?:jpg|webp)")
@@ -141,6 +143,9 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+Store = NamedDependency[PhotoStore]  # the app's photo store, for handlers: ``store: Store``
 
 
 class LocalPhotoStore:

@@ -9,9 +9,9 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-from server.auth import admin_guard, dispatcher_guard, public_guard
+from server.accounts.auth import CurrentActor, admin_guard, dispatcher_guard, public_guard
 from server.errors import Conflict, NotFound
-from server.params import AppSettings, CurrentActor, DbId, Tx
+from server.params import AppSettings, DbId, Tx
 from server.photos.models import PhotoUrls
 from server.ratelimit import Rule, by_address, rate_limit_guard
 from server.requests import service

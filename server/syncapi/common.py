@@ -8,7 +8,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.auth import Actor
+from server.accounts.auth import Actor
 from server.errors import DomainError, Forbidden
 from server.syncapi import feed
 from sync.states import OPEN_STATUSES

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import events
+from server.accounts.auth import Actor
 from server.audit import record
-from server.auth import Actor
 from server.dbtypes import utcnow
 from server.errors import Conflict, Invalid
 from server.requests.models import ServiceType

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.auth import Actor
+from server.accounts.auth import Actor
 from server.dbtypes import utcnow
 from server.errors import Forbidden
 from server.photos.models import Photo, WorkOrderPhoto

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from server import events
-from server.auth import Actor
+from server.accounts.auth import Actor
 from server.dbtypes import utcnow
 from server.errors import Conflict, DomainError, Forbidden
 from server.photos.models import WorkOrderPhoto

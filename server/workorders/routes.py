@@ -7,9 +7,9 @@ from typing import Annotated
 from litestar import Controller, Response, get, post
 from litestar.params import FromQuery, JSONBody, Parameter
 
-from server.auth import crew_guard, dispatcher_guard
+from server.accounts.auth import CurrentActor, crew_guard, dispatcher_guard
 from server.errors import Invalid
-from server.params import CurrentActor, DbId, QueryDbId, Tx
+from server.params import DbId, QueryDbId, Tx
 from server.syncapi import desk
 from server.syncapi.models import NoteCreate, NotePublic
 from server.workorders import service

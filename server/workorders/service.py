@@ -15,8 +15,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import events
+from server.accounts.auth import Actor
 from server.audit import AuditEvent, AuditEventPublic, diff, record
-from server.auth import Actor
 from server.crews.models import Crew
 from server.dbtypes import utcnow
 from server.errors import Conflict, Forbidden, Invalid, NotFound

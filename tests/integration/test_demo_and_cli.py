@@ -103,7 +103,7 @@ def test_cli_migrate_demo_and_create_user(tmp_path: Path) -> None:
     assert created.returncode == 0, created.stderr
     import sqlite3
 
-    from server.auth import verify_password
+    from server.accounts.auth import verify_password
 
     with sqlite3.connect(tmp_path / "cli.sqlite3") as conn:
         role, password_hash = conn.execute(

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from server.accounts.auth import Actor
 from server.accounts.models import AccessToken, User
-from server.auth import Actor
 from server.db import Database
 from server.settings import get_settings
 from server.syncapi import service

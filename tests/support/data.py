@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from server.auth import hash_password
+from server.accounts.auth import hash_password
 from server.db import Database
 from server.seed import DEMO_PASSWORDS, seed_reference, seed_users
 

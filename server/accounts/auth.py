@@ -24,6 +24,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy import select, update
 
@@ -80,6 +81,9 @@ class Actor:
     @property
     def is_dispatcher(self) -> bool:
         return self.role in ("dispatcher", "admin")
+
+
+CurrentActor = NamedDependency[Actor]  # who calls, for handlers: ``actor: CurrentActor``
 
 
 def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
