@@ -19,10 +19,7 @@ from litestar.static_files import create_static_files_router
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from server import (
-    live,
-    models,  # noqa: F401  (registers every table)
-)
+from server import models  # noqa: F401  (registers every table)
 from server.accounts.auth import provide_actor, public_guard
 from server.accounts.routes import AuthController, DeviceController, UserController
 from server.crews.routes import BoroughController, CrewController
@@ -30,7 +27,8 @@ from server.db import Database, provide_tx
 from server.errors import EXCEPTION_HANDLERS, problem_responses
 from server.exports.routes import ExportController
 from server.jsonbody import TourneeRequest
-from server.live_routes import LiveController
+from server.live import bus as live
+from server.live.routes import LiveController
 from server.logs import RequestLogMiddleware, configure_structlog, logging_config
 from server.metrics import MetricsController
 from server.notify.routes import (
@@ -59,6 +57,7 @@ from server.security_headers import add_security_headers
 from server.settings import Settings, check_settings, get_settings
 from server.shutdown import on_stop_signal
 from server.syncapi.routes import SyncController, SyncDeskController
+from server.wiring import wire
 from server.workorders.routes import CrewWorkController, WorkOrderController
 
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
@@ -107,6 +106,7 @@ ROUTE_HANDLERS: list[Any] = [
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     check_settings(settings)  # ConfigError: refuse to start (`tournee` prints it in one line)
+    wire()  # who listens to what after a change (server/wiring.py)
     log_config = logging_config(settings)
     configure_structlog()
 

@@ -1,13 +1,15 @@
-"""Column types shared by every domain."""
+"""Column types and small database helpers shared by every domain."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime
+from sqlalchemy import JSON, DateTime, select
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeDecorator
+from sqlmodel import SQLModel
 
 
 def utcnow() -> datetime:
@@ -63,3 +65,15 @@ def matching(pattern: str) -> dict[str, Any]:
     which does not read it from pydantic's metadata.
     """
     return {"pattern": pattern, "json_schema_extra": {"pattern": pattern}}
+
+
+async def references_existing_row(
+    tx: AsyncSession, model: type[SQLModel], field: str, value: object
+) -> bool:
+    """Whether ``value`` names an existing row of the table ``model.field``'s foreign key points
+    to (a check a domain can make on another domain's table without importing it)."""
+    column = model.__table__.c[field]  # type: ignore[attr-defined]
+    (foreign_key,) = column.foreign_keys
+    target = foreign_key.column
+    found = await tx.execute(select(target).where(target == value).limit(1))
+    return found.first() is not None

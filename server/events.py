@@ -1,70 +1,80 @@
-"""Domain events, called inside the transaction that made the change.
+"""Domain events: a typed registry of listeners, called inside the transaction that made a change.
 
-Services call these after every change; each feature hooks its own line in (sync change feed,
-citizen notifications, live updates). Side effects that are slow or external never run here:
-handlers only write rows (an outbox, a change record) in the same transaction, so an event is
+A service that changes something emits an event (a frozen dataclass declared by the domain that
+owns the change, e.g. :class:`server.workorders.events.WorkOrderChanged`); the listeners run in
+the order they were subscribed, in the same transaction. Who listens to what is decided in one
+place, :mod:`server.wiring` (called by ``create_app`` and by the scheduler): read it to see the
+whole fan-out after a change. This module imports no feature (docs/adr/0090).
+
+Side effects that are slow or external never run in a listener: listeners only write rows (an
+outbox, a change record) or queue after-commit messages in the same transaction, so an event is
 recorded if and only if the change commits.
+
+Emitting before :func:`server.wiring.wire` ran raises :class:`NotWiredError` rather than skipping
+the listeners silently (a change without its sync stamp or its citizen notifications would be a
+lost edit for a phone).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-async def work_order_changed(
-    tx: AsyncSession,
-    wo: Any,
-    before: dict[str, Any],
-    action: str,
-    actor: Any,
-    *,
-    linked_requests: Sequence[Any] | None = None,
-) -> None:
-    """After a work order was created or changed (``before`` is {} on creation).
+class Event:
+    """Base class of every event; subclasses are frozen dataclasses with a ``tx`` field."""
 
-    ``linked_requests``: the order's service requests when the caller loaded them (None: unknown;
-    hooks query what they need)."""
-    from server.syncapi import feed
-
-    await feed.on_work_order_changed(tx, wo, before, action, actor)  # sync change feed, hints
-    from server.notify.service import work_order_changed as notify_citizens
-
-    await notify_citizens(tx, wo, before, linked_requests)  # outbox rows for subscribed citizens
-    from server.photos.service import on_work_order_changed as check_photo_evidence
-
-    await check_photo_evidence(tx, wo, before, action, actor)  # evidence flags on completion
-    from server import live
-
-    live.publish_dispatch(  # dispatcher consoles refresh (after commit)
-        tx, "work_order_changed", {"id": wo.id, "status": wo.status, "version": wo.version}
-    )
+    tx: AsyncSession
 
 
-async def request_created(tx: AsyncSession, request: Any) -> None:
-    """After a citizen's service request was recorded (any channel)."""
-    from server import live
+E = TypeVar("E", bound=Event)
+Listener = Callable[[E], Awaitable[None]]
 
-    live.publish_dispatch(tx, "request_created", {"id": request.id, "status": request.status})
-
-
-async def photo_attached(tx: AsyncSession, attachment: Any, work_order: Any) -> None:
-    """After a crew attached a photo reference (a sync mutation) to a work order."""
-    from server.syncapi import feed
-
-    await feed.touch(tx, work_order)  # sync change feed, hints
-    from server.photos.service import on_photo_attached as evaluate_photo
-
-    await evaluate_photo(tx, attachment, work_order)  # distance from the site, flags
-    desk_item_changed(tx, "evidence_changed", work_order.id)
+_listeners: dict[type[Event], list[Callable[[Any], Awaitable[None]]]] = {}
+_wired = False
 
 
-def desk_item_changed(tx: AsyncSession, event: str, work_order_id: int | None) -> None:
-    """After a change the dispatch desk shows outside the work-order lists: a sync conflict
-    recorded (``conflict_recorded``) or resolved (``conflict_resolved``), photo evidence flagged
-    (``evidence_flagged``). Consoles refresh their inbox after commit."""
-    from server import live
+class NotWiredError(RuntimeError):
+    """An event was emitted before the listeners were subscribed (server.wiring.wire)."""
 
-    live.publish_dispatch(tx, event, {"id": work_order_id or 0})
+
+def listen(event_type: type[E], listener: Listener[E]) -> None:
+    """Subscribe ``listener`` to ``event_type`` (in order: earlier subscriptions run first)."""
+    _listeners.setdefault(event_type, []).append(listener)
+
+
+def mark_wired() -> None:
+    """Called once by :func:`server.wiring.wire` after every subscription."""
+    global _wired
+    _wired = True
+
+
+def is_wired() -> bool:
+    return _wired
+
+
+def listeners_of(event_type: type[Event]) -> list[Callable[[Any], Awaitable[None]]]:
+    """The subscribed listeners, in call order (for tests and for reading the fan-out)."""
+    return list(_listeners.get(event_type, ()))
+
+
+async def emit(event: Event) -> None:
+    """Call every listener of ``type(event)`` in subscription order, in the caller's transaction."""
+    if not _wired:
+        raise NotWiredError(f"{type(event).__name__} emitted before server.wiring.wire()")
+    for listener in _listeners.get(type(event), ()):
+        await listener(event)
+
+
+@dataclass(frozen=True)
+class DeskItemChanged(Event):
+    """A change the dispatch desk shows outside the work-order lists: a sync conflict recorded
+    (``conflict_recorded``) or resolved (``conflict_resolved``), photo evidence flagged
+    (``evidence_flagged``) or changed (``evidence_changed``). Consoles refresh after commit."""
+
+    tx: AsyncSession
+    event: str
+    work_order_id: int | None

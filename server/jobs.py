@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select
 
-from server import live
 from server.accounts.models import AccessToken, StreamTicket
 from server.audit import record
 from server.db import Database
 from server.dbtypes import utcnow
+from server.live import bus as live
 from server.notify.jobs import DeliveryReport, deliver_pushes
 from server.notify.models import FINAL_STATES, DispatcherNotice, PushMessage, PushSubscription
 from server.notify.webpush import VapidKeys
@@ -127,7 +127,7 @@ async def escalate_overdue_work_orders(
             tx.add(notice)
             escalated.append(wo.id)
         if escalated:
-            # One coalesced hint per run to the dispatch desk's live stream (server/live.py);
+            # One coalesced hint per run to the dispatch desk's live stream (server/live/bus.py);
             # the notice rows keep the details.
             live.publish(tx, live.DISPATCH_CHANNEL, "sla_escalated", {"work_order_ids": escalated})
     if escalated:

@@ -24,6 +24,7 @@ from server.notify.quiet_hours import QuietHours
 from server.notify.service import load_vapid_keys
 from server.notify.webpush import VapidKeys
 from server.settings import Settings
+from server.wiring import wire
 
 log = logging.getLogger("tournee.scheduler")
 
@@ -140,6 +141,7 @@ class JobScheduler:
 
 def build_scheduler(db: Database, settings: Settings, vapid: VapidKeys) -> JobScheduler:
     """Every job on an AsyncIOScheduler; ``start()`` it inside the running event loop."""
+    wire()  # jobs change work orders and evidence: their listeners (server/wiring.py)
     return JobScheduler(db, settings, vapid)
 
 

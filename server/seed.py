@@ -18,6 +18,7 @@ from server.db import Database
 from server.dbtypes import utcnow
 from server.requests.models import ServiceRequest, ServiceType
 from server.settings import ConfigError, Settings
+from server.wiring import wire
 from server.workorders.models import WorkOrder
 
 # Demo-only passwords, printed at start-up. Never use the demo data in production.
@@ -89,6 +90,7 @@ async def seed_users(
 
 async def seed_requests(tx: AsyncSession, crews: dict[str, int], n: int, seed: int) -> None:
     """Requests from the generator; most get work orders in realistic states."""
+    wire()  # the demo goes through the services: sync feed, notifications (server/wiring.py)
     now = utcnow()
     rng = random.Random(seed)
     types = {st.code: st for st in (await tx.execute(select(ServiceType))).scalars()}

@@ -6,7 +6,7 @@ requests in flight finish (at most ``TOURNEE_SHUTDOWN_GRACE_SECONDS``, its
 Events stream is a request that never finishes by itself, so it would hold the process for the
 whole grace period and then be cancelled. :func:`on_stop_signal` chains a callback in front of
 the process's SIGTERM/SIGINT handlers (uvicorn's, when it serves the app), so the app can end
-its streams at once (server/live.py) while uvicorn drains the other requests.
+its streams at once (server/live/bus.py) while uvicorn drains the other requests.
 
 Signal handlers belong to the main thread: elsewhere (an app served from a test thread) this is a
 no-op and streams end at lifespan shutdown instead.

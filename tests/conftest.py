@@ -73,6 +73,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _wired() -> None:
+    """Tests call services directly too: subscribe the event listeners as create_app does."""
+    from server.wiring import wire
+
+    wire()
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """Create the run's database and migrate it to head."""

@@ -7,7 +7,6 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import live
 from server.accounts.auth import (
     Actor,
     hash_password,
@@ -15,6 +14,7 @@ from server.accounts.auth import (
     new_token,
     verify_password,
 )
+from server.accounts.events import SessionsEnded
 from server.accounts.models import (
     AccessToken,
     DevicePublic,
@@ -27,9 +27,9 @@ from server.accounts.models import (
     UserUpdate,
 )
 from server.audit import diff, record
-from server.crews.models import Crew
-from server.dbtypes import utcnow
+from server.dbtypes import references_existing_row, utcnow
 from server.errors import Conflict, Invalid, NotFound, Unauthorized
+from server.events import emit
 from server.settings import Settings
 
 
@@ -101,11 +101,13 @@ async def logout(tx: AsyncSession, actor: Actor) -> None:
         access.revoked_by_id = actor.user_id
         tx.add(access)
         await tx.flush()
-        live.end_streams(tx, access.user_id, access.id)
+        await emit(SessionsEnded(tx, access.user_id, access.id))
 
 
 async def _check_crew(tx: AsyncSession, crew_id: int | None) -> None:
-    if crew_id is not None and await tx.get(Crew, crew_id) is None:
+    # The crew table belongs to the crews domain (above this one): ask the database through the
+    # foreign key the user table declares, not through the crews package.
+    if crew_id is not None and not await references_existing_row(tx, User, "crew_id", crew_id):
         raise NotFound("crew", crew_id)
 
 
@@ -160,7 +162,7 @@ async def update_user(tx: AsyncSession, user_id: int, data: UserUpdate, actor: A
     tx.add(user)
     await tx.flush()
     if {"active", "role", "crew_id"} & changes.keys():
-        live.end_streams(tx, user_id)  # open streams were opened for what the user was
+        await emit(SessionsEnded(tx, user_id))  # open streams were opened for what the user was
     await record(
         tx, entity_type="user", entity_id=user_id, action="updated", actor=actor, changes=changes
     )
@@ -210,7 +212,7 @@ async def revoke_device(tx: AsyncSession, device_id: int, actor: Actor) -> Devic
         access.revoked_by_id = actor.user_id
         tx.add(access)
         await tx.flush()
-        live.end_streams(tx, access.user_id, access.id)
+        await emit(SessionsEnded(tx, access.user_id, access.id))
         await record(
             tx,
             entity_type="device",

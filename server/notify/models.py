@@ -4,7 +4,7 @@ A ``PushSubscription`` is one browser's PushSubscription bound to one service re
 citizen holding its tracking token subscribed). A ``PushMessage`` is one notification for one
 subscription, written in the same transaction as the change it reports and sent later by the
 delivery job (server/notify/jobs.py). A ``DispatcherNotice`` is a durable notice for the
-dispatch desk (an SLA escalation), published live when server/live.py is there.
+dispatch desk (an SLA escalation), published live when server/live/bus.py is there.
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import live
 from server.accounts.auth import Actor
 from server.dbtypes import utcnow
 from server.errors import NotFound
+from server.live import bus as live
 from server.notify.models import DispatcherNotice, NoticePublic
 
 

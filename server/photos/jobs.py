@@ -218,7 +218,7 @@ async def _flag_if_missing(tx: AsyncSession, evidence: WorkOrderEvidence, now: A
     if missing:
         evidence.status = "flagged"
         evidence.flagged_at = now
-        events.desk_item_changed(tx, "evidence_flagged", evidence.work_order_id)
+        await events.emit(events.DeskItemChanged(tx, "evidence_flagged", evidence.work_order_id))
     else:
         evidence.status = "complete"
         evidence.resolved_at = now

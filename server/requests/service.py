@@ -13,6 +13,7 @@ from server import events
 from server.audit import record
 from server.errors import Invalid, NotFound
 from server.geo import bbox_around, haversine_m, in_bounds
+from server.requests.events import RequestCreated
 from server.requests.models import (
     ServiceRequest,
     ServiceRequestCreate,
@@ -76,7 +77,7 @@ async def create_request(
         actor=actor,
         changes={"channel": [None, data.channel], "service_code": [None, data.service_code]},
     )
-    await events.request_created(tx, request)
+    await events.emit(RequestCreated(tx, request))
     return request
 
 

@@ -113,7 +113,7 @@ async def resolve_conflict(
     if wo is not None:
         await feed.touch(tx, wo)  # the crew sees the resolution on its next pull
         feed.hint(tx, conflict.crew_id, wo.id)
-    events.desk_item_changed(tx, "conflict_resolved", conflict.work_order_id)
+    await events.emit(events.DeskItemChanged(tx, "conflict_resolved", conflict.work_order_id))
     await tx.flush()
     return conflict
 

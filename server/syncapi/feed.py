@@ -25,8 +25,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from server import live
 from server.dbtypes import utcnow
+from server.live import bus as live
 from server.syncapi.models import CrewExit
 from server.workorders.service import TRACKED_FIELDS
 from sync.policies import trail_with

@@ -22,6 +22,7 @@ from server import events
 from server.accounts.auth import Actor
 from server.dbtypes import utcnow
 from server.errors import Conflict, DomainError, Forbidden
+from server.photos.events import PhotoAttached
 from server.photos.models import WorkOrderPhoto
 from server.requests.models import ServiceRequest
 from server.syncapi import feed
@@ -673,7 +674,7 @@ async def _apply_parsed(
         tx.add(photo)
         batch.photos[photo.id] = photo
         await tx.flush()
-        await events.photo_attached(tx, photo, wo)
+        await events.emit(PhotoAttached(tx, photo, wo))
     return await _finish(tx, batch, m, wo, verdict, field="photos", client=m.args)
 
 
@@ -839,7 +840,7 @@ async def _conflict(
     tx.add(conflict)
     if wo is not None:
         _touch(tx, batch, wo)
-    events.desk_item_changed(tx, "conflict_recorded", conflict.work_order_id)
+    await events.emit(events.DeskItemChanged(tx, "conflict_recorded", conflict.work_order_id))
     return conflict
 
 

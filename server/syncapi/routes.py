@@ -8,10 +8,10 @@ from litestar import Controller, Request, get, post
 from litestar.params import JSONBody, Parameter
 from litestar.response import ServerSentEvent
 
-from server import live
 from server.accounts.auth import STREAM_TICKET, CurrentActor, device_guard, dispatcher_guard
 from server.errors import DomainError, Forbidden
 from server.jsonbody import ALLOW_NUL
+from server.live import bus as live
 from server.params import AppSettings, Channels, DbId, QueryDbId, Tx
 from server.syncapi import service
 from server.syncapi.models import (

@@ -22,6 +22,7 @@ from server.dbtypes import utcnow
 from server.errors import Conflict, Forbidden, Invalid, NotFound
 from server.requests.models import RequestForCrew, ServiceRequest, ServiceType
 from server.requests.service import service_type_by_code, service_types_by_id, to_public
+from server.workorders.events import WorkOrderChanged
 from server.workorders.models import (
     WorkOrder,
     WorkOrderCreate,
@@ -132,7 +133,7 @@ async def _save(
         reason=reason,
     )
     linked = await _sync_request_statuses(tx, wo, requests)
-    await events.work_order_changed(tx, wo, before, action, actor, linked_requests=linked)
+    await events.emit(WorkOrderChanged(tx, wo, before, action, actor, linked_requests=linked))
 
 
 async def _sync_request_statuses(
@@ -377,7 +378,7 @@ async def create_work_order(tx: AsyncSession, body: WorkOrderCreate, actor: Acto
         changes=diff({}, _snapshot(wo)) | {"request_ids": [None, [r.id for r in requests]]},
     )
     await tx.flush()
-    await events.work_order_changed(tx, wo, {}, "created", actor)
+    await events.emit(WorkOrderChanged(tx, wo, {}, "created", actor))
     if body.crew_id is not None:
         await assign(tx, wo.id, body.crew_id, actor)
     else:

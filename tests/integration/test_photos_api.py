@@ -2,7 +2,7 @@
 
 Every image is generated here with Pillow (or built by hand when malformed): no binary fixtures.
 Attachments (WorkOrderPhoto) are created the way the sync engine does: a row in a transaction,
-then ``events.photo_attached``.
+then emits ``PhotoAttached``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from server.db import Database
 from server.dbtypes import utcnow
 from server.errors import DomainError
 from server.photos import jobs, service
+from server.photos.events import PhotoAttached
 from server.photos.models import Photo, PhotoJob, WorkOrderEvidence, WorkOrderPhoto
 from server.photos.store import LocalPhotoStore, PhotoNotFoundError, original_key, upload_key
 from server.settings import Settings, get_settings
@@ -224,7 +225,7 @@ async def attach(
     lat_lon: tuple[float, float] | None = None,
     captured_ago: timedelta | None = timedelta(minutes=1),
 ) -> str:
-    """Create a WorkOrderPhoto the way the sync engine does, then fire events.photo_attached."""
+    """Create a WorkOrderPhoto the way the sync engine does, then emit PhotoAttached."""
     db = _db()
     attachment_id = str(uuid.uuid4())
     try:
@@ -243,7 +244,7 @@ async def attach(
             )
             tx.add(attachment)
             await tx.flush()
-            await events.photo_attached(tx, attachment, wo)
+            await events.emit(PhotoAttached(tx, attachment, wo))
     finally:
         await db.dispose()
     return attachment_id

@@ -18,10 +18,10 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
-from server import live
 from server.db import Database
 from server.dbtypes import utcnow
 from server.jobs import escalate_overdue_work_orders, prune_expired_data, run_photo_jobs
+from server.live import bus as live
 from server.notify.models import DispatcherNotice, PushMessage, PushSubscription
 from server.notify.service import load_vapid_keys
 from server.scheduler import build_scheduler

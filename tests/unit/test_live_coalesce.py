@@ -1,4 +1,4 @@
-"""Live streams send a burst of hints as one message per event name (server/live.py)."""
+"""Live streams send a burst of hints as one message per event name (server/live/bus.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from server import live
+from server.live import bus as live
 from server.settings import get_settings
 
 

@@ -22,9 +22,9 @@ from typing import Any
 from litestar import Controller, Request, get
 from litestar.response import ServerSentEvent
 
-from server import live
 from server.accounts.auth import STREAM_TICKET, CurrentActor, dispatcher_guard
 from server.errors import DomainError
+from server.live import bus as live
 from server.params import AppSettings, Channels
 
 

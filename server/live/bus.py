@@ -21,7 +21,7 @@ API (for every domain):
 
 ``crew_channel(crew_id)``, ``DISPATCH_CHANNEL``
     Channel names in use: one per crew (sync hints to its phones) and one for dispatchers
-    (streamed by ``GET /api/v1/live/events``, server/live_routes.py).
+    (streamed by ``GET /api/v1/live/events``, server/live/routes.py).
 
 ``publish_dispatch(tx, event, item)``
     ``publish`` on ``DISPATCH_CHANNEL`` of ``item`` (a dict with an ``id``) plus ``ids``: every
