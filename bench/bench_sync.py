@@ -272,7 +272,7 @@ class Bench:
         # physical bound: the same number of rows, plain executemany, 50 rows per transaction
         from sqlalchemy import insert
 
-        from server.syncapi.models import WorkOrderNote
+        from server.workorders.models import WorkOrderNote
 
         started = time.perf_counter()
         for _ in range(batches):

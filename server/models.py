@@ -19,16 +19,8 @@ from server.photos.models import (
 )
 from server.ratelimit import RateLimitWindow
 from server.requests.models import ServiceRequest, ServiceType
-from server.syncapi.models import (
-    CrewExit,
-    MaterialEntry,
-    SyncClient,
-    SyncConflict,
-    SyncCounter,
-    SyncMutation,
-    WorkOrderNote,
-)
-from server.workorders.models import WorkOrder
+from server.syncapi.models import CrewExit, SyncClient, SyncConflict, SyncCounter, SyncMutation
+from server.workorders.models import MaterialEntry, WorkOrder, WorkOrderNote
 
 __all__ = [
     "AccessToken",

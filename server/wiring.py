@@ -11,6 +11,7 @@ After a work order changes (:class:`WorkOrderChanged`):
 2. citizen notifications: outbox rows for the subscribers of every linked request;
 3. photo evidence: completion opens the evidence check, reopening drops it;
 4. dispatch consoles: a live ``work_order_changed`` message after commit.
+After an office note (:class:`WorkOrderContentChanged`): the sync feed re-stamps the order.
 After a request is recorded (:class:`RequestCreated`): consoles get ``request_created``.
 After a photo is attached (:class:`PhotoAttached`): change feed (the pull embeds photos), the
 photo's flags and the order's evidence, consoles get ``evidence_changed``.
@@ -29,7 +30,7 @@ from server.photos import service as photos
 from server.photos.events import PhotoAttached
 from server.requests.events import RequestCreated
 from server.syncapi import feed
-from server.workorders.events import WorkOrderChanged
+from server.workorders.events import WorkOrderChanged, WorkOrderContentChanged
 
 
 async def _sync_feed(event: WorkOrderChanged) -> None:
@@ -53,6 +54,10 @@ async def _console_work_order(event: WorkOrderChanged) -> None:
     live.publish_dispatch(
         event.tx, "work_order_changed", {"id": wo.id, "status": wo.status, "version": wo.version}
     )
+
+
+async def _sync_feed_content(event: WorkOrderContentChanged) -> None:
+    await feed.touch(event.tx, event.work_order)
 
 
 async def _console_request(event: RequestCreated) -> None:
@@ -88,6 +93,7 @@ def wire() -> None:
     events.listen(WorkOrderChanged, _notify_citizens)
     events.listen(WorkOrderChanged, _photo_evidence)
     events.listen(WorkOrderChanged, _console_work_order)
+    events.listen(WorkOrderContentChanged, _sync_feed_content)
     events.listen(RequestCreated, _console_request)
     events.listen(PhotoAttached, _photo_feed)
     events.listen(PhotoAttached, _photo_flags)

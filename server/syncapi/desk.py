@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,18 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import events
 from server.accounts.auth import Actor
-from server.audit import record
 from server.dbtypes import utcnow
 from server.errors import Conflict, Invalid
 from server.requests.models import ServiceType
 from server.syncapi import feed
-from server.syncapi.models import (
-    NoteCreate,
-    NotePublic,
-    SyncConflict,
-    SyncMutation,
-    WorkOrderNote,
-)
+from server.syncapi.models import SyncConflict, SyncMutation
 from server.syncapi.pull import work_order_values
 from server.workorders import service as wo_service
 from server.workorders.models import WorkOrder
@@ -211,66 +203,3 @@ async def work_order_value(tx: AsyncSession, work_order_id: int) -> dict[str, An
     types = {st.id: st.code for st in (await tx.execute(select(ServiceType))).scalars() if st.id}
     values = await work_order_values(tx, [wo], types, away=set(), crew_id=None)
     return values[work_order_id]
-
-
-# --- office notes --------------------------------------------------------------------------------
-
-
-def note_public(note: WorkOrderNote) -> NotePublic:
-    return NotePublic(
-        id=note.id,
-        work_order_id=note.work_order_id,
-        body=note.body,
-        author=note.author,
-        from_office=note.crew_id is None and note.device_id is None,
-        created_at=note.created_at,
-    )
-
-
-async def notes_of(tx: AsyncSession, work_order_id: int) -> list[NotePublic]:
-    rows = (
-        await tx.execute(
-            select(WorkOrderNote)
-            .where(WorkOrderNote.work_order_id == work_order_id)
-            .order_by(WorkOrderNote.created_at, WorkOrderNote.id)  # type: ignore[arg-type]
-        )
-    ).scalars()
-    return [note_public(n) for n in rows]
-
-
-async def add_office_note(
-    tx: AsyncSession, work_order_id: int, data: NoteCreate, actor: Actor
-) -> tuple[NotePublic, bool]:
-    """A dispatcher's note on an order, in the same append-only set as the crews' notes: it
-    reaches the crew's phones with their next pull (a hint is sent). Idempotent by ``note_id``.
-    Returns the note and whether it was created now."""
-    wo = await wo_service.load(tx, work_order_id, for_update=True)
-    note_id = str(data.note_id or uuid.uuid4())
-    existing = await tx.get(WorkOrderNote, note_id)
-    if existing is not None:
-        if existing.work_order_id != wo.id or existing.user_id != actor.user_id:
-            raise Conflict("note_id_taken", id=note_id)
-        return note_public(existing), False
-    body = data.body.strip()
-    if not body:
-        raise Invalid("note_empty")
-    note = WorkOrderNote(
-        id=note_id,
-        work_order_id=wo.id or 0,
-        body=body,
-        user_id=actor.user_id,
-        author=actor.username,
-        created_at=utcnow(),
-    )
-    tx.add(note)
-    await record(
-        tx,
-        entity_type="work_order",
-        entity_id=wo.id or 0,
-        action="note_added",
-        actor=actor,
-        changes={"note": [None, note_id]},
-    )
-    await feed.touch(tx, wo)  # the crew's phones pull it (not a version bump: no conflict)
-    await tx.flush()
-    return note_public(note), True

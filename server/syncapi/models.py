@@ -1,10 +1,10 @@
-"""Offline sync: clients and their mutation log, conflicts, notes, material ledger, change feed.
+"""Offline sync: clients and their mutation log, conflicts, change feed.
 
 Tables:
 - ``sync_client``: one row per app installation (``client_id``): the ack watermark.
 - ``sync_mutation``: every processed mutation with its outcome (the log replays answer from).
 - ``sync_conflict``: overridden, flagged or rejected writes, for dispatchers to resolve.
-- ``work_order_note`` / ``material_entry``: UUID-keyed append-only sets made on devices.
+- (notes and the material ledger are work-order data: server/workorders/models.py)
 - ``work_order_crew_exit``: a crew lost a work order (reassigned): drives ``del`` in pulls and
   the acceptance of edits from a crew the order was reassigned away from.
 - ``sync_counter``: SQLite only, the change stamp (docs/adr/0011).
@@ -14,7 +14,6 @@ Request and response types of the wire protocol (docs/sync-protocol.md) are at t
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -87,44 +86,6 @@ class SyncConflict(SQLModel, table=True):
     resolution_note: str | None = Field(default=None, max_length=1000)
     resolved_by: int | None = Field(default=None, foreign_key="user_account.id")
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-
-
-class WorkOrderNote(SQLModel, table=True):
-    __tablename__ = "work_order_note"
-    __table_args__ = (Index("ix_wo_note_wo", "work_order_id"),)
-
-    id: str = Field(primary_key=True, max_length=36)  # UUID made on the device
-    work_order_id: int = Field(foreign_key="work_order.id")
-    body: str = Field(max_length=2000)
-    user_id: int | None = Field(default=None, foreign_key="user_account.id")
-    author: str = Field(default="", max_length=60)
-    device_id: int | None = Field(default=None, foreign_key="access_token.id")
-    crew_id: int | None = Field(default=None, foreign_key="crew.id")
-    client_ts: str | None = Field(default=None, max_length=64)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-
-
-class MaterialEntry(SQLModel, table=True):
-    """One line of a work order's material ledger; a correction is a void entry (``voids_id``)."""
-
-    __tablename__ = "material_entry"
-    __table_args__ = (
-        Index("ix_material_wo", "work_order_id"),
-        Index("ux_material_voids", "voids_id", unique=True),
-    )
-
-    id: str = Field(primary_key=True, max_length=36)  # UUID made on the device
-    work_order_id: int = Field(foreign_key="work_order.id")
-    material_code: str = Field(max_length=60)
-    quantity: float
-    unit: str = Field(max_length=20)
-    voids_id: str | None = Field(default=None, max_length=36)
-    reason: str | None = Field(default=None, max_length=500)
-    user_id: int | None = Field(default=None, foreign_key="user_account.id")
-    device_id: int | None = Field(default=None, foreign_key="access_token.id")
-    crew_id: int | None = Field(default=None, foreign_key="crew.id")
-    client_ts: str | None = Field(default=None, max_length=64)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class CrewExit(SQLModel, table=True):
@@ -286,20 +247,3 @@ class MutationLogEntry(SQLModel):
 
 
 MAX_DB_ID = MAX_ID
-
-
-class NoteCreate(SQLModel):
-    """A dispatcher's note to the crew (it reaches the phones with the order's next pull)."""
-
-    body: str = Field(min_length=1, max_length=2000)
-    # optional: a retried POST with the same id adds nothing (made by the console)
-    note_id: uuid.UUID | None = None
-
-
-class NotePublic(SQLModel):
-    id: str
-    work_order_id: int
-    body: str
-    author: str
-    from_office: bool  # written by a dispatcher (no crew, no device)
-    created_at: datetime

@@ -27,15 +27,13 @@ from server.syncapi.common import (
 )
 from server.syncapi.models import (
     CrewExit,
-    MaterialEntry,
     PatchOp,
     PullRequest,
     PullResponse,
     SyncClient,
     SyncConflict,
-    WorkOrderNote,
 )
-from server.workorders.models import WorkOrder
+from server.workorders.models import MaterialEntry, WorkOrder, WorkOrderNote
 from sync.cursor import Cookie, cookie_key, decode_cookie, encode_cookie
 from sync.mutations import crew_transition_table
 

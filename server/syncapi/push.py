@@ -32,7 +32,6 @@ from server.syncapi.common import (
 )
 from server.syncapi.models import (
     CrewExit,
-    MaterialEntry,
     MutationIn,
     MutationResult,
     PushRequest,
@@ -40,10 +39,9 @@ from server.syncapi.models import (
     SyncClient,
     SyncConflict,
     SyncMutation,
-    WorkOrderNote,
 )
 from server.workorders import service as wo_service
-from server.workorders.models import WorkOrder
+from server.workorders.models import MaterialEntry, WorkOrder, WorkOrderNote
 from sync.mutations import (
     AddMaterial,
     AddNote,

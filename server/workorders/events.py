@@ -26,3 +26,12 @@ class WorkOrderChanged(Event):
     action: str
     actor: Actor | None
     linked_requests: Sequence[ServiceRequest] | None = None
+
+
+@dataclass(frozen=True)
+class WorkOrderContentChanged(Event):
+    """Something a phone's copy of the order embeds changed without a new version (an office
+    note): the sync feed re-stamps the order so the crew's next pull brings it."""
+
+    tx: AsyncSession
+    work_order: WorkOrder

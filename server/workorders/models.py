@@ -1,7 +1,11 @@
-"""Work orders."""
+"""Work orders, their notes (crews' and the office's) and their material ledger.
+
+``work_order_note`` / ``material_entry``: UUID-keyed append-only sets made on devices (or by
+dispatchers for notes); they reach the phones with the order's next pull."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -11,7 +15,61 @@ from sqlmodel import Field, SQLModel
 from server.audit import AuditEventPublic
 from server.dbtypes import MAX_ID, JSONDict, UTCDateTime, utcnow
 from server.requests.models import RequestForCrew, ServiceRequestPublic
-from server.syncapi.models import NotePublic
+
+
+class WorkOrderNote(SQLModel, table=True):
+    __tablename__ = "work_order_note"
+    __table_args__ = (Index("ix_wo_note_wo", "work_order_id"),)
+
+    id: str = Field(primary_key=True, max_length=36)  # UUID made on the device
+    work_order_id: int = Field(foreign_key="work_order.id")
+    body: str = Field(max_length=2000)
+    user_id: int | None = Field(default=None, foreign_key="user_account.id")
+    author: str = Field(default="", max_length=60)
+    device_id: int | None = Field(default=None, foreign_key="access_token.id")
+    crew_id: int | None = Field(default=None, foreign_key="crew.id")
+    client_ts: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MaterialEntry(SQLModel, table=True):
+    """One line of a work order's material ledger; a correction is a void entry (``voids_id``)."""
+
+    __tablename__ = "material_entry"
+    __table_args__ = (
+        Index("ix_material_wo", "work_order_id"),
+        Index("ux_material_voids", "voids_id", unique=True),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)  # UUID made on the device
+    work_order_id: int = Field(foreign_key="work_order.id")
+    material_code: str = Field(max_length=60)
+    quantity: float
+    unit: str = Field(max_length=20)
+    voids_id: str | None = Field(default=None, max_length=36)
+    reason: str | None = Field(default=None, max_length=500)
+    user_id: int | None = Field(default=None, foreign_key="user_account.id")
+    device_id: int | None = Field(default=None, foreign_key="access_token.id")
+    crew_id: int | None = Field(default=None, foreign_key="crew.id")
+    client_ts: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class NoteCreate(SQLModel):
+    """A dispatcher's note to the crew (it reaches the phones with the order's next pull)."""
+
+    body: str = Field(min_length=1, max_length=2000)
+    # optional: a retried POST with the same id adds nothing (made by the console)
+    note_id: uuid.UUID | None = None
+
+
+class NotePublic(SQLModel):
+    id: str
+    work_order_id: int
+    body: str
+    author: str
+    from_office: bool  # written by a dispatcher (no crew, no device)
+    created_at: datetime
 
 
 class WorkOrder(SQLModel, table=True):

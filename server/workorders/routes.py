@@ -10,15 +10,15 @@ from litestar.params import FromQuery, JSONBody, Parameter
 from server.accounts.auth import CurrentActor, crew_guard, dispatcher_guard
 from server.errors import Invalid
 from server.params import DbId, QueryDbId, Tx
-from server.syncapi import desk
-from server.syncapi.models import NoteCreate, NotePublic
-from server.workorders import service
+from server.workorders import notes, service
 from server.workorders.models import (
     AssignBody,
     BulkAssignBody,
     BulkResult,
     CancelBody,
     MergeBody,
+    NoteCreate,
+    NotePublic,
     PriorityBody,
     TransitionBody,
     WorkOrderCreate,
@@ -171,7 +171,7 @@ class WorkOrderController(Controller):
         self, tx: Tx, actor: CurrentActor, work_order_id: DbId, data: JSONBody[NoteCreate]
     ) -> Response[NotePublic]:
         """Idempotent with ``note_id``: 201 when added, 200 when that note was already there."""
-        note, created = await desk.add_office_note(tx, work_order_id, data, actor)
+        note, created = await notes.add_office_note(tx, work_order_id, data, actor)
         return Response(note, status_code=201 if created else 200)
 
     @post("/{work_order_id:int}/merge", operation_id="mergeRequestsIntoWorkOrder", status_code=200)

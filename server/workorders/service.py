@@ -30,6 +30,7 @@ from server.workorders.models import (
     WorkOrderForCrew,
     WorkOrderPublic,
 )
+from server.workorders.notes import notes_of
 from sync.states import (
     OPEN_STATUSES,
     Action,
@@ -544,8 +545,6 @@ async def detail(
     if actor.is_dispatcher:
         st = await tx.get(ServiceType, wo.service_type_id)
         assert st is not None
-        from server.syncapi.desk import notes_of  # (desk builds on this module)
-
         return WorkOrderDetail(
             **public.model_dump(),
             requests=[to_public(r, st) for r in requests],

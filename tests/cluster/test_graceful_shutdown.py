@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from server.db import Database
 from server.settings import get_settings
-from server.syncapi.models import WorkOrderNote
+from server.workorders.models import WorkOrderNote
 from tests.support.data import PASSWORDS
 from tests.support.live_server import free_port
 
