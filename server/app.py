@@ -59,6 +59,7 @@ from server.shutdown import on_stop_signal
 from server.syncapi.routes import SyncController, SyncDeskController
 from server.wiring import wire
 from server.workorders.routes import CrewWorkController, WorkOrderController
+from server.workorders.service import open_counts
 
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
 
@@ -186,6 +187,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "tx": Provide(provide_tx),
             "actor": Provide(provide_actor),
             "photo_store": Provide(provide_photo_store, sync_to_thread=False),
+            # crews show their open load; work orders (above crews) answer it
+            "crew_load": Provide(lambda: open_counts, sync_to_thread=False),
         },
         exception_handlers={
             **EXCEPTION_HANDLERS,

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from server.accounts.auth import CurrentActor, admin_guard, any_user_guard, dispatcher_guard
 from server.crews import service
 from server.crews.models import Borough, BoroughPublic, CrewCreate, CrewPublic, CrewUpdate
+from server.crews.service import CrewLoadDep
 from server.params import DbId, Tx
 
 
@@ -18,27 +19,38 @@ class CrewController(Controller):
 
     @get("/", operation_id="listCrews", guards=[dispatcher_guard])
     async def list_crews(
-        self, tx: Tx, borough: FromQuery[str | None] = None, kind: FromQuery[str | None] = None
+        self,
+        tx: Tx,
+        crew_load: CrewLoadDep,
+        borough: FromQuery[str | None] = None,
+        kind: FromQuery[str | None] = None,
     ) -> list[CrewPublic]:
-        return await service.list_crews(tx, borough, kind)
+        return await service.list_crews(tx, crew_load, borough, kind)
 
     @get("/{crew_id:int}", operation_id="getCrew", guards=[dispatcher_guard])
-    async def get_crew(self, tx: Tx, crew_id: DbId) -> CrewPublic:
-        (crew,) = await service.to_public(tx, [await service.get_crew(tx, crew_id)])
+    async def get_crew(self, tx: Tx, crew_load: CrewLoadDep, crew_id: DbId) -> CrewPublic:
+        (crew,) = await service.to_public(tx, [await service.get_crew(tx, crew_id)], crew_load)
         return crew
 
     @post("/", operation_id="createCrew", guards=[admin_guard])
     async def create_crew(
-        self, tx: Tx, actor: CurrentActor, data: JSONBody[CrewCreate]
+        self, tx: Tx, actor: CurrentActor, crew_load: CrewLoadDep, data: JSONBody[CrewCreate]
     ) -> CrewPublic:
-        (crew,) = await service.to_public(tx, [await service.create_crew(tx, data, actor)])
+        created = await service.create_crew(tx, data, actor)
+        (crew,) = await service.to_public(tx, [created], crew_load)
         return crew
 
     @patch("/{crew_id:int}", operation_id="updateCrew", guards=[admin_guard])
     async def update_crew(
-        self, tx: Tx, actor: CurrentActor, crew_id: DbId, data: JSONBody[CrewUpdate]
+        self,
+        tx: Tx,
+        actor: CurrentActor,
+        crew_load: CrewLoadDep,
+        crew_id: DbId,
+        data: JSONBody[CrewUpdate],
     ) -> CrewPublic:
-        (crew,) = await service.to_public(tx, [await service.update_crew(tx, crew_id, data, actor)])
+        updated = await service.update_crew(tx, crew_id, data, actor)
+        (crew,) = await service.to_public(tx, [updated], crew_load)
         return crew
 
 

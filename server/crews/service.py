@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from collections.abc import Awaitable, Callable, Sequence
+
+from litestar.di import NamedDependency
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.auth import Actor
@@ -10,10 +13,12 @@ from server.accounts.models import User
 from server.audit import diff, record
 from server.crews.models import Borough, Crew, CrewCreate, CrewMemberPublic, CrewPublic, CrewUpdate
 from server.errors import Conflict, Invalid, NotFound
-from server.workorders.models import WorkOrder
-from sync.states import OPEN_STATUSES
 
-OPEN = [s.value for s in OPEN_STATUSES]
+CrewLoad = Callable[[AsyncSession, Sequence[int]], Awaitable[dict[int, int]]]
+"""Open work orders per crew id. Work orders are the dispatch domain's (above this one): the app
+passes its query in (``crew_load`` dependency, server/app.py), crews never import it."""
+
+CrewLoadDep = NamedDependency[CrewLoad]
 
 
 async def _borough(tx: AsyncSession, code: str) -> None:
@@ -22,7 +27,7 @@ async def _borough(tx: AsyncSession, code: str) -> None:
 
 
 async def list_crews(
-    tx: AsyncSession, borough: str | None = None, kind: str | None = None
+    tx: AsyncSession, load: CrewLoad, borough: str | None = None, kind: str | None = None
 ) -> list[CrewPublic]:
     query = select(Crew)
     if borough:
@@ -30,10 +35,10 @@ async def list_crews(
     if kind:
         query = query.where(Crew.kind == kind)
     crews = list((await tx.execute(query.order_by(Crew.name))).scalars())  # type: ignore[arg-type]
-    return await to_public(tx, crews)
+    return await to_public(tx, crews, load)
 
 
-async def to_public(tx: AsyncSession, crews: list[Crew]) -> list[CrewPublic]:
+async def to_public(tx: AsyncSession, crews: list[Crew], load: CrewLoad) -> list[CrewPublic]:
     ids = [c.id for c in crews if c.id is not None]
     members: dict[int, list[CrewMemberPublic]] = {i: [] for i in ids}
     if ids:
@@ -48,15 +53,7 @@ async def to_public(tx: AsyncSession, crews: list[Crew]) -> list[CrewPublic]:
                     id=user.id or 0, username=user.username, display_name=user.display_name
                 )
             )
-        counts = dict(
-            (
-                await tx.execute(
-                    select(WorkOrder.crew_id, func.count())
-                    .where(WorkOrder.crew_id.in_(ids), WorkOrder.status.in_(OPEN))  # type: ignore[union-attr,attr-defined]
-                    .group_by(WorkOrder.crew_id)
-                )
-            ).all()
-        )
+        counts = await load(tx, ids)
     else:
         counts = {}
     return [

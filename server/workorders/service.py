@@ -89,6 +89,18 @@ async def load(tx: AsyncSession, work_order_id: int, *, for_update: bool = False
     return found
 
 
+async def open_counts(tx: AsyncSession, crew_ids: Sequence[int]) -> dict[int, int]:
+    """Open work orders per crew (the crews' list shows it: ``crew_load`` in server/app.py)."""
+    if not crew_ids:
+        return {}
+    rows = await tx.execute(
+        select(WorkOrder.crew_id, func.count())
+        .where(WorkOrder.crew_id.in_(crew_ids), WorkOrder.status.in_(OPEN))  # type: ignore[union-attr,attr-defined]
+        .group_by(WorkOrder.crew_id)
+    )
+    return {int(crew_id): int(count) for crew_id, count in rows.all() if crew_id is not None}
+
+
 async def _crew(tx: AsyncSession, crew_id: int) -> Crew:
     crew = await tx.get(Crew, crew_id)
     if crew is None:
