@@ -57,6 +57,7 @@ from server.security_headers import add_security_headers
 from server.settings import Settings, check_settings, get_settings
 from server.shutdown import on_stop_signal
 from server.syncapi.routes import SyncController, SyncDeskController
+from server.tracking.routes import TrackingController
 from server.wiring import wire
 from server.workorders.routes import CrewWorkController, WorkOrderController
 from server.workorders.service import open_counts
@@ -85,6 +86,7 @@ ROUTE_HANDLERS: list[Any] = [
     ServiceTypeController,
     ServiceRequestController,
     CitizenController,
+    TrackingController,
     WorkOrderController,
     CrewWorkController,
     ExportController,

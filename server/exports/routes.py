@@ -6,12 +6,13 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, Parameter
 from litestar.response import Stream
 
 from server.accounts.auth import dispatcher_guard
 from server.dbtypes import utcnow
-from server.errors import Invalid
+from server.errors import DomainError, Invalid
 from server.exports import service
 from server.params import Db, QueryDbId, Tx
 from server.requests.service import service_type_by_code
@@ -44,14 +45,18 @@ def _range(
 
 async def _filters(
     tx: Tx,
-    status: str | None,
-    service_code: str | None,
-    crew_id: int | None,
-    borough: str | None,
-    overdue: bool | None,
-    since: datetime | None,
-    until: datetime | None,
+    status: Annotated[str | None, Parameter(description="Comma list of statuses")] = None,
+    service_code: FromQuery[str | None] = None,
+    crew_id: QueryDbId = None,
+    borough: FromQuery[str | None] = None,
+    overdue: FromQuery[bool | None] = None,
+    since: Since = None,
+    until: Until = None,
 ) -> service.ExportFilters:
+    """The list's filters + a created date range, checked before the first byte is streamed (a
+    database refusal once the 200 is sent would cut the download short)."""
+    if any(value and "\x00" in value for value in (status, service_code, borough)):
+        raise DomainError("text_nul_character", 400)
     service_type_id = None
     if service_code:  # an unknown code is a 400 before the first byte is streamed
         service_type_id = (await service_type_by_code(tx, service_code)).id
@@ -65,6 +70,9 @@ async def _filters(
         since=since,
         until=until,
     )
+
+
+Filters = NamedDependency[service.ExportFilters]
 
 
 def _stream(db: Db, kind: str, fmt: str, filters: service.ExportFilters) -> Stream:
@@ -88,6 +96,7 @@ class ExportController(Controller):
     path = "/api/v1/exports"
     guards = [dispatcher_guard]
     tags = ["exports"]
+    dependencies = {"filters": Provide(_filters)}
 
     @get(
         "/work-orders",
@@ -96,18 +105,10 @@ class ExportController(Controller):
     )
     async def export_work_orders(
         self,
-        tx: Tx,
         db: Db,
+        filters: Filters,
         format: Format = "csv",
-        status: Annotated[str | None, Parameter(description="Comma list of statuses")] = None,
-        service_code: FromQuery[str | None] = None,
-        crew_id: QueryDbId = None,
-        borough: FromQuery[str | None] = None,
-        overdue: FromQuery[bool | None] = None,
-        since: Since = None,
-        until: Until = None,
     ) -> Stream:
-        filters = await _filters(tx, status, service_code, crew_id, borough, overdue, since, until)
         return _stream(db, "work-orders", format, filters)
 
     @get(
@@ -117,18 +118,10 @@ class ExportController(Controller):
     )
     async def export_requests(
         self,
-        tx: Tx,
         db: Db,
+        filters: Filters,
         format: Format = "csv",
-        status: Annotated[str | None, Parameter(description="Comma list of statuses")] = None,
-        service_code: FromQuery[str | None] = None,
-        crew_id: QueryDbId = None,
-        borough: FromQuery[str | None] = None,
-        overdue: FromQuery[bool | None] = None,
-        since: Since = None,
-        until: Until = None,
     ) -> Stream:
-        filters = await _filters(tx, status, service_code, crew_id, borough, overdue, since, until)
         return _stream(db, "requests", format, filters)
 
     @get(

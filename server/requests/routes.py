@@ -1,23 +1,22 @@
-"""Service types, dispatcher intake and queue, and the citizen's own view of a request."""
+"""Service types, dispatcher intake and queue, citizens' intake (their tracking view:
+server/tracking/)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromQuery, JSONBody, Parameter
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from server.accounts.auth import CurrentActor, admin_guard, dispatcher_guard, public_guard
-from server.errors import Conflict, NotFound
+from server.errors import Conflict
 from server.params import AppSettings, DbId, Tx
-from server.photos.models import PhotoUrls
 from server.ratelimit import Rule, by_address, rate_limit_guard
 from server.requests import service
 from server.requests.models import (
     CitizenRequestCreate,
-    ServiceRequest,
     ServiceRequestCreate,
     ServiceRequestCreated,
     ServiceRequestPublic,
@@ -36,21 +35,6 @@ class ServiceRequestPage(SQLModel):
 
 class ServiceRequestDetail(ServiceRequestPublic):
     duplicates: list[dict[str, Any]]
-
-
-class CitizenRequestStatus(SQLModel):
-    """What the citizen holding the tracking token sees: no contact data, no crew names."""
-
-    service_code: str
-    service_name_fr: str
-    service_name_en: str
-    status: str
-    work_order_status: str | None
-    outcome: str | None
-    address: str
-    created_at: Any
-    updated_at: Any
-    completion_photo: PhotoUrls | None = None  # public copies only, once they are made
 
 
 class CitizenRequestCreated(SQLModel):
@@ -145,7 +129,7 @@ class ServiceRequestController(Controller):
 
 
 class CitizenController(Controller):
-    """Public intake and tracking for citizens (the PWA's citizen page)."""
+    """Public intake for citizens (the PWA's citizen page; tracking: server/tracking/)."""
 
     path = "/api/v1/public/requests"
     tags = ["citizens"]
@@ -164,35 +148,3 @@ class CitizenController(Controller):
         )
         request = await service.create_request(tx, data, settings)
         return CitizenRequestCreated(tracking_token=request.tracking_token, status=request.status)
-
-    @get("/{tracking_token:str}", operation_id="trackCitizenRequest")
-    async def track(
-        self, tx: Tx, settings: AppSettings, tracking_token: FromPath[str]
-    ) -> CitizenRequestStatus:
-        from server.photos.service import public_completion_photo
-        from server.workorders.models import WorkOrder
-
-        request = (
-            await tx.execute(
-                select(ServiceRequest).where(ServiceRequest.tracking_token == tracking_token)
-            )
-        ).scalar_one_or_none()
-        if request is None:
-            raise NotFound("service_request", "?")
-        st = await tx.get(ServiceType, request.service_type_id)
-        assert st is not None
-        wo = await tx.get(WorkOrder, request.work_order_id) if request.work_order_id else None
-        return CitizenRequestStatus(
-            service_code=st.code,
-            service_name_fr=st.name_fr,
-            service_name_en=st.name_en,
-            status=request.status,
-            work_order_status=wo.status if wo else None,
-            outcome=wo.outcome if wo else None,
-            address=request.address,
-            created_at=request.created_at,
-            updated_at=request.updated_at,
-            completion_photo=(
-                await public_completion_photo(tx, settings, wo.id) if wo and wo.id else None
-            ),
-        )

@@ -255,3 +255,18 @@ async def test_bad_export_parameters_are_problems(client: Any, dispatcher: dict[
     problem = response.json()
     assert problem["code"] == "date_range_invalid"
     assert "précéder" in problem["title"] + problem.get("detail", ""), problem
+
+
+async def test_nul_in_a_filter_is_a_400_before_the_download_starts(
+    client: Any, dispatcher: dict[str, str]
+) -> None:
+    """Found by the API fuzz: a NUL in a text filter reached the database once the 200 and the
+    CSV header were sent, and the download was cut short."""
+    for kind in ("work-orders", "requests"):
+        for name in ("borough", "status", "service_code"):
+            response = await client.get(
+                f"/api/v1/exports/{kind}", params={name: "a\x00b"}, headers=dispatcher
+            )
+            assert response.status_code == 400, (kind, name, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
+            assert response.json()["code"] == "text_nul_character"
