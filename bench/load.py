@@ -333,7 +333,8 @@ class Storm:
 
         from server.accounts.auth import new_token
         from server.accounts.models import AccessToken, User
-        from server.crews.models import Borough, Crew
+        from server.city.models import Borough
+        from server.crews.models import Crew
         from server.db import Database
         from server.dbtypes import utcnow
         from server.requests.models import ServiceType

@@ -22,7 +22,8 @@ from sqlmodel import SQLModel
 from server import models  # noqa: F401  (registers every table)
 from server.accounts.auth import provide_actor, public_guard
 from server.accounts.routes import AuthController, DeviceController, UserController
-from server.crews.routes import BoroughController, CrewController
+from server.city.routes import BoroughController
+from server.crews.routes import CrewController
 from server.db import Database, provide_tx
 from server.errors import EXCEPTION_HANDLERS, problem_responses
 from server.exports.routes import ExportController

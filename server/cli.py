@@ -220,6 +220,36 @@ def _restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _city_import(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from server.city.service import parse_feature_collection, save_limits
+    from server.db import Database
+
+    settings = _preflight(push=False)
+    try:
+        boroughs = parse_feature_collection(json.loads(Path(args.file).read_text("utf-8")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        print(f"tournee city import: {args.file}: {exc}", file=sys.stderr)
+        return 1
+
+    async def save() -> tuple[int, int]:
+        db = Database(settings)
+        try:
+            async with db.transaction() as tx:
+                return await save_limits(tx, boroughs)
+        finally:
+            await db.dispose()
+
+    created, updated = asyncio.run(save())
+    print(
+        f"Boroughs: {created} created, {updated} updated ({', '.join(b.code for b in boroughs)})."
+    )
+    print("Requests already recorded keep their borough; new ones are placed with these limits.")
+    return 0
+
+
 def _photos_migrate(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -311,6 +341,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="overwrite an existing SQLite file / clean PostgreSQL"
     )
     back.set_defaults(func=_restore)
+    city = sub.add_parser("city", help="the city's reference data")
+    city_sub = city.add_subparsers(dest="city_command", required=True, help="import: boroughs")
+    load = city_sub.add_parser(
+        "import",
+        help="create or update the boroughs from a GeoJSON FeatureCollection (Polygon or "
+        "MultiPolygon features with 'code' and 'name' properties, [lon, lat] in WGS 84)",
+    )
+    load.add_argument("file", help="the .geojson file")
+    load.set_defaults(func=_city_import)
     photos = sub.add_parser("photos", help="photo store maintenance")
     photos_sub = photos.add_subparsers(
         dest="photos_command", required=True, help="migrate: copy the file store into S3"

@@ -34,6 +34,8 @@ from types import MappingProxyType
 from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from server.geo import point_in_ring
+
 LatLon = tuple[float, float]
 Ring = tuple[LatLon, ...]
 Category = Literal["snow", "waste", "other"]
@@ -50,20 +52,8 @@ Evidence = Literal["before", "after"]
 
 
 def point_in_polygon(lat: float, lon: float, polygon: Sequence[LatLon]) -> bool:
-    """Even-odd ray casting on a simple polygon of ``(lat, lon)`` vertices (not closed).
-
-    Fine at city scale: latitude and longitude are treated as plane coordinates.
-    """
-    inside = False
-    count = len(polygon)
-    for i in range(count):
-        lat1, lon1 = polygon[i]
-        lat2, lon2 = polygon[(i + 1) % count]
-        if (lat1 > lat) != (lat2 > lat):
-            lon_cross = lon1 + (lat - lat1) * (lon2 - lon1) / (lat2 - lat1)
-            if lon < lon_cross:
-                inside = not inside
-    return inside
+    """Even-odd ray casting on a simple polygon of ``(lat, lon)`` vertices (not closed)."""
+    return point_in_ring(lat, lon, polygon)
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,6 +77,15 @@ class Borough:
         lats = [p[0] for p in self.polygon]
         lons = [p[1] for p in self.polygon]
         return (round(sum(lats) / len(lats), 6), round(sum(lons) / len(lons), 6))
+
+    def geometry(self) -> dict[str, object]:
+        """The simplified limits as a GeoJSON Polygon (``[lon, lat]``, closed rings, holes)."""
+
+        def ring(points: Ring) -> list[list[float]]:
+            closed = [*points, points[0]]
+            return [[lon, lat] for lat, lon in closed]
+
+        return {"type": "Polygon", "coordinates": [ring(self.outline), *map(ring, self.holes)]}
 
     def contains(self, lat: float, lon: float) -> bool:
         """True when the point is inside the borough's simplified limits."""

@@ -2,7 +2,8 @@
 
 from server.accounts.models import AccessToken, StreamTicket, User
 from server.audit import AuditEvent
-from server.crews.models import Borough, Crew
+from server.city.models import Borough
+from server.crews.models import Crew
 from server.notify.models import DispatcherNotice, PushMessage, PushSubscription
 from server.open311.models import (
     Open311ApiKey,

@@ -13,7 +13,9 @@ from server import demo_data
 from server.accounts.auth import hash_password
 from server.accounts.models import User
 from server.audit import AuditEvent
-from server.crews.models import Borough, Crew
+from server.city.models import Borough
+from server.city.service import BoroughLimits, save_limits
+from server.crews.models import Crew
 from server.db import Database
 from server.dbtypes import utcnow
 from server.requests.models import ServiceRequest, ServiceType
@@ -27,8 +29,7 @@ DEMO_PASSWORDS = {"admin": "admin-demo", "dispatcher": "repartition-demo", "crew
 
 async def seed_reference(tx: AsyncSession) -> dict[str, int]:
     """Boroughs, service types and crews. Returns crew ids by code."""
-    for borough in demo_data.BOROUGHS:
-        tx.add(Borough(code=borough.code, name=borough.name))
+    await save_limits(tx, [BoroughLimits(b.code, b.name, b.geometry()) for b in demo_data.BOROUGHS])
     for st in demo_data.SERVICE_TYPES:
         tx.add(
             ServiceType(

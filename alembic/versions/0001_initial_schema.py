@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 21:28:56.533948
+Create Date: 2026-12-04 23:21:28.890211
 """
 
 from collections.abc import Sequence
@@ -25,6 +25,11 @@ def upgrade() -> None:
         "borough",
         sa.Column("code", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+        sa.Column("geometry", server.dbtypes.JSONDict(), nullable=True),
+        sa.Column("min_lat", sa.Float(), nullable=True),
+        sa.Column("min_lon", sa.Float(), nullable=True),
+        sa.Column("max_lat", sa.Float(), nullable=True),
+        sa.Column("max_lon", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("code"),
     )
     op.create_table(

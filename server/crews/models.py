@@ -1,4 +1,4 @@
-"""Boroughs and crews."""
+"""Crews (their borough is the city's: server/city/)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,6 @@ from typing import Literal
 from sqlmodel import Field, SQLModel
 
 from server.dbtypes import UTCDateTime, matching, utcnow
-
-
-class Borough(SQLModel, table=True):
-    __tablename__ = "borough"
-
-    code: str = Field(primary_key=True, max_length=40)
-    name: str = Field(max_length=120)
 
 
 class CrewBase(SQLModel):
@@ -55,8 +48,3 @@ class CrewPublic(CrewBase):
     active: bool
     members: list[CrewMemberPublic] = []
     open_work_orders: int = 0
-
-
-class BoroughPublic(SQLModel):
-    code: str
-    name: str

@@ -1,14 +1,13 @@
-"""Crews and boroughs."""
+"""Crews."""
 
 from __future__ import annotations
 
 from litestar import Controller, get, patch, post
 from litestar.params import FromQuery, JSONBody
-from sqlalchemy import select
 
-from server.accounts.auth import CurrentActor, admin_guard, any_user_guard, dispatcher_guard
+from server.accounts.auth import CurrentActor, admin_guard, dispatcher_guard
 from server.crews import service
-from server.crews.models import Borough, BoroughPublic, CrewCreate, CrewPublic, CrewUpdate
+from server.crews.models import CrewCreate, CrewPublic, CrewUpdate
 from server.crews.service import CrewLoadDep
 from server.params import DbId, Tx
 
@@ -52,13 +51,3 @@ class CrewController(Controller):
         updated = await service.update_crew(tx, crew_id, data, actor)
         (crew,) = await service.to_public(tx, [updated], crew_load)
         return crew
-
-
-class BoroughController(Controller):
-    path = "/api/v1/boroughs"
-    tags = ["reference"]
-
-    @get("/", operation_id="listBoroughs", guards=[any_user_guard])
-    async def list_boroughs(self, tx: Tx) -> list[BoroughPublic]:
-        rows = (await tx.execute(select(Borough).order_by(Borough.name))).scalars()  # type: ignore[arg-type]
-        return [BoroughPublic(code=b.code, name=b.name) for b in rows]

@@ -11,19 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.accounts.auth import Actor
 from server.accounts.models import User
 from server.audit import diff, record
-from server.crews.models import Borough, Crew, CrewCreate, CrewMemberPublic, CrewPublic, CrewUpdate
-from server.errors import Conflict, Invalid, NotFound
+from server.city.service import check_borough
+from server.crews.models import Crew, CrewCreate, CrewMemberPublic, CrewPublic, CrewUpdate
+from server.errors import Conflict, NotFound
 
 CrewLoad = Callable[[AsyncSession, Sequence[int]], Awaitable[dict[int, int]]]
 """Open work orders per crew id. Work orders are the dispatch domain's (above this one): the app
 passes its query in (``crew_load`` dependency, server/app.py), crews never import it."""
 
 CrewLoadDep = NamedDependency[CrewLoad]
-
-
-async def _borough(tx: AsyncSession, code: str) -> None:
-    if await tx.get(Borough, code) is None:
-        raise Invalid("borough_unknown", code=code)
 
 
 async def list_crews(
@@ -74,7 +70,7 @@ async def get_crew(tx: AsyncSession, crew_id: int) -> Crew:
 
 
 async def create_crew(tx: AsyncSession, data: CrewCreate, actor: Actor) -> Crew:
-    await _borough(tx, data.borough_code)
+    await check_borough(tx, data.borough_code)
     if (await tx.execute(select(Crew.id).where(Crew.code == data.code))).first():
         raise Conflict("duplicate_code", code=data.code)
     crew = Crew.model_validate(data.model_dump())
@@ -96,7 +92,7 @@ async def update_crew(tx: AsyncSession, crew_id: int, data: CrewUpdate, actor: A
     crew = await get_crew(tx, crew_id)
     patch = data.model_dump(exclude_unset=True, exclude_none=True)
     if "borough_code" in patch:
-        await _borough(tx, patch["borough_code"])
+        await check_borough(tx, patch["borough_code"])
     before = crew.model_dump()
     for key, value in patch.items():
         setattr(crew, key, value)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import events
 from server.audit import record
+from server.city.service import borough_of
 from server.errors import Invalid, NotFound
 from server.geo import bbox_around, haversine_m, in_bounds
 from server.requests.events import RequestCreated
@@ -39,12 +40,6 @@ async def service_types_by_id(tx: AsyncSession, ids: set[int]) -> dict[int, Serv
     return {st.id: st for st in rows if st.id is not None}
 
 
-def borough_of(lat: float, lon: float) -> str | None:
-    from server.demo_data import borough_for  # the city's borough polygons
-
-    return borough_for(lat, lon)
-
-
 async def create_request(
     tx: AsyncSession, data: ServiceRequestCreate, settings: Settings, actor: Any = None
 ) -> ServiceRequest:
@@ -58,7 +53,7 @@ async def create_request(
         lat=data.lat,
         lon=data.lon,
         address=data.address.strip(),
-        borough_code=borough_of(data.lat, data.lon),
+        borough_code=await borough_of(tx, data.lat, data.lon),
         reporter_name=data.reporter_name,
         reporter_phone=data.reporter_phone,
         reporter_email=data.reporter_email,

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server import events
 from server.accounts.auth import Actor
 from server.audit import AuditEvent, AuditEventPublic, diff, record
+from server.city.service import borough_of
 from server.crews.models import Crew
 from server.dbtypes import utcnow
 from server.errors import Conflict, Forbidden, Invalid, NotFound
@@ -357,9 +358,7 @@ async def create_work_order(tx: AsyncSession, body: WorkOrderCreate, actor: Acto
             raise Invalid("service_type_unknown", code="")
         service_type = await service_type_by_code(tx, body.service_code)
         lat, lon, address = body.lat, body.lon, body.address
-        from server.requests.service import borough_of
-
-        borough = borough_of(lat, lon)
+        borough = await borough_of(tx, lat, lon)
         start = utcnow()
         description = body.description
     assert service_type.id is not None
