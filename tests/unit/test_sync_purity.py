@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ assert "sync.states" in names, names
 frameworks = ("sqlalchemy", "sqlmodel", "litestar", "pydantic")
 bad = [m for m in sys.modules if m.split(".")[0] in frameworks]
 assert not bad, bad
+assert "sync.client" in names and "sync.client.storage" in names, names
 print(len(names))
 """
 
@@ -34,3 +36,24 @@ def test_importing_sync_loads_no_framework() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) >= 1
+
+
+IO_MODULES = {"os", "pathlib", "time", "random", "socket", "io", "tempfile", "shutil", "asyncio"}
+
+
+def test_the_core_does_no_io_and_ignores_the_client() -> None:
+    """states, policies, mutations, cursor: no file, clock, randomness or network module, and no
+    import of the reference client (sync/client/: a phone's outbox, storage and clock)."""
+    core = [p for p in (ROOT / "sync").glob("*.py")]
+    assert {p.stem for p in core} >= {"states", "policies", "mutations", "cursor"}
+    for path in core:
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            else:
+                continue
+            for module in modules:
+                assert module.split(".")[0] not in IO_MODULES, (path.name, module)
+                assert not module.startswith("sync.client"), (path.name, module)

@@ -4,7 +4,7 @@ The wire protocol is ``docs/sync-protocol.md`` (v1); this module is the executab
 that the fleet simulator (``tests/sim``) drives against the real server, and the model the PWA
 outbox follows. It re-implements no conflict rule: the server decides, the client records.
 
-One device holds one crash-safe JSON document (:mod:`sync.client_storage`):
+One device holds one crash-safe JSON document (:mod:`sync.client.storage`):
 
 - ``outbox``: mutations not yet acknowledged, ids ``1, 2, 3, ...`` per ``client_id``, persisted
   before anything is sent, so a crash never loses a write the user saw as saved;
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sync.client_storage import DeviceCrash, JsonFileStorage, MemoryStorage, Storage
+from sync.client.storage import DeviceCrash, JsonFileStorage, MemoryStorage, Storage
 
 __all__ = [
     "PROTOCOL_VERSION",
