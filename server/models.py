@@ -8,13 +8,13 @@ from server.notify.models import DispatcherNotice, PushMessage, PushSubscription
 from server.open311.models import (
     Open311ApiKey,
     Open311RequestExtra,
-    Open311RequestPhoto,
     Open311ServiceAttribute,
 )
 from server.photos.models import (
     Photo,
     PhotoJob,
     PhotoUpload,
+    RequestPhoto,
     WorkOrderEvidence,
     WorkOrderPhoto,
 )
@@ -33,7 +33,6 @@ __all__ = [
     "MaterialEntry",
     "Open311ApiKey",
     "Open311RequestExtra",
-    "Open311RequestPhoto",
     "Open311ServiceAttribute",
     "Photo",
     "PhotoJob",
@@ -41,6 +40,7 @@ __all__ = [
     "PushMessage",
     "PushSubscription",
     "RateLimitWindow",
+    "RequestPhoto",
     "ServiceRequest",
     "ServiceType",
     "StreamTicket",

@@ -72,21 +72,6 @@ class Open311RequestExtra(SQLModel, table=True):
     account_id: str | None = Field(default=None, max_length=100)
 
 
-class Open311RequestPhoto(SQLModel, table=True):
-    """A photo sent as a multipart file part with an Open311 request (bytes in server/photos)."""
-
-    __tablename__ = "open311_request_photo"
-    __table_args__ = (
-        UniqueConstraint("service_request_id", "sha256", name="uq_open311_photo"),
-        Index("ix_open311_photo_sha", "sha256"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    service_request_id: int = Field(foreign_key="service_request.id", index=True)
-    sha256: str = Field(max_length=64)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-
-
 # ------------------------------------------------------------------ admin API types
 
 

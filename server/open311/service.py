@@ -29,12 +29,11 @@ from server.open311.models import (
     AttributeDefinition,
     Open311ApiKey,
     Open311RequestExtra,
-    Open311RequestPhoto,
     Open311ServiceAttribute,
 )
 from server.open311.render import w3c
 from server.photos import service as photos
-from server.photos.models import Photo, WorkOrderPhoto
+from server.photos.models import Photo, RequestPhoto, WorkOrderPhoto
 from server.requests import service as requests_service
 from server.requests.models import ServiceRequest, ServiceRequestCreate, ServiceType
 from server.settings import Settings
@@ -471,7 +470,7 @@ async def create_request(
         for sha256 in dict.fromkeys(
             [await photos.ingest_photo_bytes(tx, store, blob, settings) for blob in sub.photos]
         ):
-            tx.add(Open311RequestPhoto(service_request_id=request.id, sha256=sha256))
+            tx.add(RequestPhoto(service_request_id=request.id, sha256=sha256))
     tx.add(
         Open311RequestExtra(
             service_request_id=request.id,
@@ -581,14 +580,6 @@ def _photo_url(settings: Settings, sha256: str | None, ready: set[str]) -> str |
     return photos.public_photo_urls(settings, sha256).display
 
 
-async def is_request_photo(tx: AsyncSession, sha256: str) -> bool:
-    """Whether a photo came with an Open311 request (so its public copy may be served)."""
-    found = await tx.execute(
-        select(Open311RequestPhoto.id).where(Open311RequestPhoto.sha256 == sha256).limit(1)
-    )
-    return found.first() is not None
-
-
 async def request_documents(
     tx: AsyncSession,
     settings: Settings,
@@ -613,9 +604,9 @@ async def request_documents(
     first_photo: dict[int, str] = {}
     if ids:
         rows3 = await tx.execute(
-            select(Open311RequestPhoto)
-            .where(Open311RequestPhoto.service_request_id.in_(ids))  # type: ignore[attr-defined]
-            .order_by(Open311RequestPhoto.id)  # type: ignore[arg-type]
+            select(RequestPhoto)
+            .where(RequestPhoto.service_request_id.in_(ids))  # type: ignore[attr-defined]
+            .order_by(RequestPhoto.id)  # type: ignore[arg-type]
         )
         for photo in rows3.scalars():
             first_photo.setdefault(photo.service_request_id, photo.sha256)

@@ -20,9 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server import events
 from server.db import Database
 from server.dbtypes import utcnow
-from server.open311.models import Open311RequestPhoto
 from server.photos import imaging
-from server.photos.models import Photo, PhotoJob, PhotoUpload, WorkOrderEvidence, WorkOrderPhoto
+from server.photos.models import (
+    Photo,
+    PhotoJob,
+    PhotoUpload,
+    RequestPhoto,
+    WorkOrderEvidence,
+    WorkOrderPhoto,
+)
 from server.photos.service import _missing, local_path, run_imaging
 from server.photos.store import (
     DISPLAY,
@@ -262,7 +268,7 @@ def _referenced_by_work_order() -> Any:
 
 
 def _referenced_by_request() -> Any:
-    return exists().where(Open311RequestPhoto.sha256 == Photo.sha256)
+    return exists().where(RequestPhoto.sha256 == Photo.sha256)
 
 
 async def purge_photos(
@@ -368,8 +374,8 @@ async def _purge_expired(
     )
     live_request = (
         exists()
-        .where(Open311RequestPhoto.sha256 == Photo.sha256)
-        .where(ServiceRequest.id == Open311RequestPhoto.service_request_id)
+        .where(RequestPhoto.sha256 == Photo.sha256)
+        .where(ServiceRequest.id == RequestPhoto.service_request_id)
         .where(ServiceRequest.closed_at.is_(None) | (ServiceRequest.closed_at >= cutoff))  # type: ignore[union-attr,operator]
     )
     async with db.transaction() as tx:

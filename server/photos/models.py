@@ -36,6 +36,22 @@ class WorkOrderPhoto(SQLModel, table=True):
     flags: list[Any] = Field(default_factory=list, sa_type=JSONList)
 
 
+class RequestPhoto(SQLModel, table=True):
+    """A photo a citizen sent with a service request (an Open311 multipart file part). Kept here,
+    not in server/open311, so photos can tell a published photo without importing Open311."""
+
+    __tablename__ = "open311_request_photo"
+    __table_args__ = (
+        UniqueConstraint("service_request_id", "sha256", name="uq_open311_photo"),
+        Index("ix_open311_photo_sha", "sha256"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    service_request_id: int = Field(foreign_key="service_request.id", index=True)
+    sha256: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class Photo(SQLModel, table=True):
     """An original the server holds and has validated, keyed by the sha256 of its bytes."""
 

@@ -54,6 +54,7 @@ from server.photos.models import (
     PhotoUpload,
     PhotoUrls,
     PhotoVerification,
+    RequestPhoto,
     UploadStatus,
     WorkOrderEvidence,
     WorkOrderEvidencePublic,
@@ -424,10 +425,8 @@ async def is_public(tx: AsyncSession, sha256: str) -> bool:
     )
     if found.first() is not None:
         return True
-    from server.open311 import service as open311  # lazy: open311 imports this module
-
-    is_request_photo = getattr(open311, "is_request_photo", None)
-    return bool(is_request_photo and await is_request_photo(tx, sha256))
+    found = await tx.execute(select(RequestPhoto.id).where(RequestPhoto.sha256 == sha256).limit(1))
+    return found.first() is not None
 
 
 async def withdraw_public_copies(
@@ -443,7 +442,6 @@ async def withdraw_public_copies(
     the bytes are gone within one job interval even if this process dies first.
     """
     from server.audit import record
-    from server.open311.models import Open311RequestPhoto
 
     photo = (
         await tx.execute(select(Photo).where(Photo.sha256 == sha256).with_for_update())
@@ -465,38 +463,19 @@ async def withdraw_public_copies(
         .values(status="withdrawn", finished_at=now)
     )
     changes = {"photo_withdrawn": [None, sha256]}
-    orders = (
-        await tx.execute(
-            select(WorkOrderPhoto.work_order_id).where(WorkOrderPhoto.sha256 == sha256).distinct()
-        )
-    ).scalars()
-    for wo_id in sorted(set(orders)):
-        await record(
-            tx,
-            entity_type="work_order",
-            entity_id=wo_id,
-            action="photo_withdrawn",
-            actor=actor,
-            changes=changes,
-            reason=reason,
-        )
-    requests = (
-        await tx.execute(
-            select(Open311RequestPhoto.service_request_id)
-            .where(Open311RequestPhoto.sha256 == sha256)
-            .distinct()
-        )
-    ).scalars()
-    for request_id in sorted(set(requests)):
-        await record(
-            tx,
-            entity_type="service_request",
-            entity_id=request_id,
-            action="photo_withdrawn",
-            actor=actor,
-            changes=changes,
-            reason=reason,
-        )
+    orders = select(WorkOrderPhoto.work_order_id).where(WorkOrderPhoto.sha256 == sha256)
+    requests = select(RequestPhoto.service_request_id).where(RequestPhoto.sha256 == sha256)
+    for entity_type, query in (("work_order", orders), ("service_request", requests)):
+        for entity_id in sorted(set((await tx.execute(query.distinct())).scalars())):
+            await record(
+                tx,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                action="photo_withdrawn",
+                actor=actor,
+                changes=changes,
+                reason=reason,
+            )
     await tx.flush()
     return photo, keys
 

@@ -370,8 +370,8 @@ async def test_multipart_with_a_photo(client: Any) -> None:
         f"{V2}/requests.xml", data=data, files={"media": ("divan.jpg", _jpeg(), "image/jpeg")}
     )
     request_id = xml_of(response, 201).findtext("request/service_request_id")
-    from server.open311.models import Open311RequestPhoto
     from server.photos.jobs import process_pending_photo_jobs
+    from server.photos.models import RequestPhoto
     from server.photos.service import make_photo_store
 
     settings = get_settings()
@@ -381,8 +381,8 @@ async def test_multipart_with_a_photo(client: Any) -> None:
             photos = list(
                 (
                     await tx.execute(
-                        select(Open311RequestPhoto).where(
-                            Open311RequestPhoto.service_request_id == int(request_id or 0)
+                        select(RequestPhoto).where(
+                            RequestPhoto.service_request_id == int(request_id or 0)
                         )
                     )
                 ).scalars()

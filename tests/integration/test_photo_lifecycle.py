@@ -15,9 +15,8 @@ from sqlalchemy import select, update
 from server.db import Database
 from server.dbtypes import utcnow
 from server.jobs import run_photo_jobs
-from server.open311.models import Open311RequestPhoto
 from server.photos import jobs, service
-from server.photos.models import Photo, PhotoJob, PhotoUpload
+from server.photos.models import Photo, PhotoJob, PhotoUpload, RequestPhoto
 from server.photos.store import DISPLAY, derived_key, upload_key
 from server.settings import get_settings
 from server.workorders.models import WorkOrder
@@ -73,9 +72,7 @@ async def test_withdrawn_copies_leave_the_store_the_tracking_page_and_open311(
         async with db.transaction() as tx:
             citizen_sha = (
                 await tx.execute(
-                    select(Open311RequestPhoto.sha256).where(
-                        Open311RequestPhoto.service_request_id == request_id
-                    )
+                    select(RequestPhoto.sha256).where(RequestPhoto.service_request_id == request_id)
                 )
             ).scalar_one()
         wo = await _new_work_order(client)
