@@ -26,7 +26,7 @@ from server.accounts.events import SessionsEnded
 from server.events import DeskItemChanged
 from server.live import bus as live
 from server.notify import service as notify
-from server.photos import service as photos
+from server.photos import evidence as photos
 from server.photos.events import PhotoAttached
 from server.requests.events import RequestCreated
 from server.syncapi import feed

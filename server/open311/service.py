@@ -33,6 +33,7 @@ from server.open311.models import (
 )
 from server.open311.render import w3c
 from server.photos import service as photos
+from server.photos import uploads as photo_uploads
 from server.photos.models import Photo, RequestPhoto, WorkOrderPhoto
 from server.requests import service as requests_service
 from server.requests.models import ServiceRequest, ServiceRequestCreate, ServiceType
@@ -468,7 +469,10 @@ async def create_request(
     if sub.photos:
         store = photos.make_photo_store(settings)
         for sha256 in dict.fromkeys(
-            [await photos.ingest_photo_bytes(tx, store, blob, settings) for blob in sub.photos]
+            [
+                await photo_uploads.ingest_photo_bytes(tx, store, blob, settings)
+                for blob in sub.photos
+            ]
         ):
             tx.add(RequestPhoto(service_request_id=request.id, sha256=sha256))
     tx.add(

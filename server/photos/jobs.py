@@ -21,6 +21,8 @@ from server import events
 from server.db import Database
 from server.dbtypes import utcnow
 from server.photos import imaging
+from server.photos.evidence import missing_kinds
+from server.photos.files import local_path, run_imaging
 from server.photos.models import (
     Photo,
     PhotoJob,
@@ -29,7 +31,6 @@ from server.photos.models import (
     WorkOrderEvidence,
     WorkOrderPhoto,
 )
-from server.photos.service import _missing, local_path, run_imaging
 from server.photos.store import (
     DISPLAY,
     THUMB,
@@ -218,7 +219,7 @@ async def check_missing_photos(db: Database, settings: Settings) -> int:
 
 
 async def _flag_if_missing(tx: AsyncSession, evidence: WorkOrderEvidence, now: Any) -> int:
-    missing = await _missing(tx, evidence.work_order_id, list(evidence.required))
+    missing = await missing_kinds(tx, evidence.work_order_id, list(evidence.required))
     evidence.missing = missing
     evidence.updated_at = now
     if missing:

@@ -14,7 +14,7 @@ from server.accounts.auth import CurrentActor, any_user_guard, dispatcher_guard,
 from server.errors import DomainError, NotFound, problem
 from server.i18n import negotiate
 from server.params import AppSettings, Db, DbId, Tx
-from server.photos import service
+from server.photos import evidence, service, uploads
 from server.photos.models import (
     PhotoPublic,
     PhotoVerification,
@@ -154,7 +154,7 @@ class PhotoController(Controller):
     async def create_upload(
         self, tx: Tx, settings: AppSettings, actor: CurrentActor, data: JSONBody[UploadCreate]
     ) -> Response[UploadStatus]:
-        status, created = await service.create_upload(
+        status, created = await uploads.create_upload(
             tx, settings, data.sha256, data.length, actor.user_id
         )
         headers = _upload_headers(status)
@@ -170,8 +170,8 @@ class PhotoController(Controller):
         summary="The upload's current offset (Upload-Offset header)",
     )
     async def head_upload(self, tx: Tx, actor: CurrentActor, upload_id: UploadId) -> Response[None]:
-        upload = await service.load_upload(tx, upload_id, actor)
-        return Response(content=None, headers=_upload_headers(service._status(upload)))
+        upload = await uploads.load_upload(tx, upload_id, actor)
+        return Response(content=None, headers=_upload_headers(uploads.upload_status(upload)))
 
     @get(
         "/uploads/{upload_id:str}",
@@ -182,7 +182,7 @@ class PhotoController(Controller):
     async def get_upload(
         self, tx: Tx, actor: CurrentActor, upload_id: UploadId
     ) -> Response[UploadStatus]:
-        status = service._status(await service.load_upload(tx, upload_id, actor))
+        status = uploads.upload_status(await uploads.load_upload(tx, upload_id, actor))
         return Response(content=status, headers=_upload_headers(status))
 
     @patch(
@@ -207,14 +207,14 @@ class PhotoController(Controller):
         upload_offset: UploadOffset,
     ) -> Response[Any]:
         async with db.transaction() as tx:  # cheap checks before reading any byte
-            upload = await service.load_upload(tx, upload_id, actor)
+            upload = await uploads.load_upload(tx, upload_id, actor)
         if upload_offset != upload.offset:
             return self._offset_conflict(request, upload.offset)
         remaining = upload.length - upload.offset
         announced = _content_length(request)
         if announced is not None and announced > remaining:
             raise DomainError("upload_overflow", 413, length=upload.length)
-        with tempfile.SpooledTemporaryFile(max_size=service.SPOOL_IN_MEMORY) as spool:
+        with tempfile.SpooledTemporaryFile(max_size=uploads.SPOOL_IN_MEMORY) as spool:
             size = 0
             try:
                 async for piece in request.stream():
@@ -227,10 +227,10 @@ class PhotoController(Controller):
                 # reads this response, the device asks HEAD for the offset when it is back.
                 service.log.info("upload %s cut after %d bytes of a chunk", upload_id, size)
             try:
-                status = await service.append_chunk(
+                status = await uploads.append_chunk(
                     db, photo_store, settings, upload_id, upload_offset, spool, size, actor
                 )
-            except service.OffsetMismatch as exc:
+            except uploads.OffsetMismatch as exc:
                 return self._offset_conflict(request, exc.offset)
         if status.complete:
             # the public copies now, not at the next job run: a completion push waits for them
@@ -259,7 +259,7 @@ class PhotoController(Controller):
     async def delete_upload(
         self, tx: Tx, photo_store: Store, actor: CurrentActor, upload_id: UploadId
     ) -> None:
-        await service.delete_upload(tx, photo_store, upload_id, actor)
+        await uploads.delete_upload(tx, photo_store, upload_id, actor)
 
 
 class WorkOrderPhotoController(Controller):
@@ -281,7 +281,7 @@ class WorkOrderPhotoController(Controller):
     ) -> WorkOrderEvidencePublic:
         wo = await workorders.load(tx, work_order_id)
         language = negotiate(request.headers.get("accept-language"))
-        return await service.work_order_evidence(tx, wo, settings, language)
+        return await evidence.work_order_evidence(tx, wo, settings, language)
 
 
 async def _public_copy(

@@ -26,7 +26,7 @@ from server import events
 from server.db import Database
 from server.dbtypes import utcnow
 from server.errors import DomainError
-from server.photos import jobs, service
+from server.photos import jobs, service, uploads
 from server.photos.events import PhotoAttached
 from server.photos.models import Photo, PhotoJob, WorkOrderEvidence, WorkOrderPhoto
 from server.photos.store import LocalPhotoStore, PhotoNotFoundError, original_key, upload_key
@@ -573,10 +573,10 @@ async def test_ingest_photo_bytes_for_open311(client: Any) -> None:
     data = _jpeg(seed=23, gps=SITE)
     try:
         async with db.transaction() as tx:
-            sha = await service.ingest_photo_bytes(tx, store, data, settings)
+            sha = await uploads.ingest_photo_bytes(tx, store, data, settings)
         assert sha == _sha(data)
         async with db.transaction() as tx:
-            assert await service.ingest_photo_bytes(tx, store, data, settings) == sha  # idempotent
+            assert await uploads.ingest_photo_bytes(tx, store, data, settings) == sha  # idempotent
             stored = await tx.get(Photo, sha)
             assert stored is not None and stored.exif_lat is not None
         assert await store.has(sha)
@@ -584,7 +584,7 @@ async def test_ingest_photo_bytes_for_open311(client: Any) -> None:
             limit = replace(settings, photo_max_bytes=100) if bad is data else settings
             with pytest.raises(DomainError) as caught:
                 async with db.transaction() as tx:
-                    await service.ingest_photo_bytes(tx, store, bad, limit)
+                    await uploads.ingest_photo_bytes(tx, store, bad, limit)
             assert caught.value.status == status
     finally:
         await db.dispose()
