@@ -18,7 +18,7 @@ from litestar.params import FromPath, JSONBody
 from server.accounts.auth import CurrentActor, admin_guard, public_guard
 from server.errors import EXCEPTION_HANDLERS, DomainError, Invalid
 from server.i18n import DEFAULT_LANGUAGE, LANGUAGES, negotiate, translate
-from server.open311 import service
+from server.open311 import definitions, documents, intake, queries, service
 from server.open311.models import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -150,7 +150,7 @@ def _params(request: Request[Any, Any, Any]) -> dict[str, str]:
     return {key: value for key, value in request.query_params.items()}
 
 
-async def _submission(request: Request[Any, Any, Any]) -> service.Submission:
+async def _submission(request: Request[Any, Any, Any]) -> intake.Submission:
     query_pairs = list(request.query_params.multi_items())
     body_pairs: list[tuple[str, str]] = []
     photos: list[bytes] = []
@@ -174,9 +174,9 @@ async def _submission(request: Request[Any, Any, Any]) -> service.Submission:
                 body_pairs.append((key, str(value)))
     fields = {k: v for k, v in query_pairs if not k.startswith("attribute[")}
     fields.update({k: v for k, v in body_pairs if not k.startswith("attribute[")})
-    answers = service.collect_attribute_answers(query_pairs)
-    answers.update(service.collect_attribute_answers(body_pairs))
-    return service.Submission(fields=fields, answers=answers, photos=photos)
+    answers = definitions.collect_attribute_answers(query_pairs)
+    answers.update(definitions.collect_attribute_answers(body_pairs))
+    return intake.Submission(fields=fields, answers=answers, photos=photos)
 
 
 _ALL: dict[Any, Any] = {k: open311_exception_handler for k in EXCEPTION_HANDLERS}
@@ -208,7 +208,7 @@ class Open311Controller(Controller):
     ) -> Response[bytes]:
         service.check_jurisdiction(settings, request.query_params.get("jurisdiction_id"))
         lang = language_of(request)
-        items = await service.list_services(tx, lang)
+        items = await definitions.list_services(tx, lang)
         return _document(format_of(request.url.path), "services", items, "service", lang=lang)
 
     @get("/v2/services/{service_code:str}", operation_id="open311ServiceDefinition")
@@ -222,7 +222,7 @@ class Open311Controller(Controller):
         code, fmt = _split(service_code)
         service.check_jurisdiction(settings, request.query_params.get("jurisdiction_id"))
         lang = language_of(request)
-        definition = await service.service_definition(tx, code, lang)
+        definition = await definitions.service_definition(tx, code, lang)
         return _document(fmt, "service_definition", definition, lang=lang)
 
     @post(
@@ -246,7 +246,7 @@ class Open311Controller(Controller):
         if not (sub.fields.get("service_code") or "").strip():
             raise Invalid("open311_parameter_required", name="service_code")
         api_key = await service.authenticate(tx, (sub.fields.get("api_key") or "").strip())
-        created = await service.create_request(tx, settings, sub, api_key, lang)
+        created = await intake.create_request(tx, settings, sub, api_key, lang)
         # every service is realtime: the id at once, no token (GeoReport v2 answers a token
         # *instead of* an id only for deferred services; clients that see one poll tokens/)
         item = {
@@ -265,8 +265,8 @@ class Open311Controller(Controller):
         params = _params(request)
         service.check_jurisdiction(settings, params.get("jurisdiction_id"))
         lang = language_of(request)
-        rows = await service.find_requests(tx, service.build_query(params), service.page_of(params))
-        items = await service.request_documents(tx, settings, rows, lang)
+        rows = await queries.find_requests(tx, queries.build_query(params), queries.page_of(params))
+        items = await documents.request_documents(tx, settings, rows, lang)
         return _document(
             format_of(request.url.path), "service_requests", items, "request", lang=lang
         )
@@ -282,8 +282,8 @@ class Open311Controller(Controller):
         raw_id, fmt = _split(request_id)
         service.check_jurisdiction(settings, request.query_params.get("jurisdiction_id"))
         lang = language_of(request)
-        row = await service.request_by_id(tx, raw_id)
-        items = await service.request_documents(tx, settings, [row], lang)
+        row = await queries.request_by_id(tx, raw_id)
+        items = await documents.request_documents(tx, settings, [row], lang)
         return _document(fmt, "service_requests", items, "request", lang=lang)
 
     @get("/v2/tokens/{token:str}", operation_id="open311GetToken")
@@ -292,7 +292,7 @@ class Open311Controller(Controller):
     ) -> Response[bytes]:
         raw, fmt = _split(token)
         service.check_jurisdiction(settings, request.query_params.get("jurisdiction_id"))
-        row = await service.request_by_token(tx, raw)
+        row = await queries.request_by_token(tx, raw)
         item = {"service_request_id": str(row.id), "token": row.tracking_token}
         return _document(fmt, "service_requests", [item], "request", lang=language_of(request))
 
@@ -307,7 +307,7 @@ class Open311Controller(Controller):
         service.check_jurisdiction(settings, params.get("jurisdiction_id"))
         lang = language_of(request)
         start, end = params.get("start_date"), params.get("end_date")
-        items = await service.request_updates(
+        items = await documents.request_updates(
             tx,
             settings,
             service.parse_w3c(start, "start_date") if start and start.strip() else None,
@@ -362,10 +362,10 @@ class Open311AttributeController(Controller):
     async def get_attributes(
         self, tx: Tx, service_code: FromPath[str]
     ) -> list[AttributeDefinition]:
-        return await service.attribute_definitions(tx, service_code)
+        return await definitions.attribute_definitions(tx, service_code)
 
     @put("/{service_code:str}", operation_id="replaceOpen311Attributes")
     async def replace_attributes(
         self, tx: Tx, service_code: FromPath[str], data: JSONBody[list[AttributeDefinition]]
     ) -> list[AttributeDefinition]:
-        return await service.replace_attributes(tx, service_code, data)
+        return await definitions.replace_attributes(tx, service_code, data)
