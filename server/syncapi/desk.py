@@ -16,7 +16,7 @@ from server.errors import Conflict, Invalid
 from server.requests.models import ServiceType
 from server.syncapi import feed
 from server.syncapi.models import SyncConflict, SyncMutation
-from server.syncapi.pull import work_order_values
+from server.syncapi.values import work_order_values
 from server.workorders import service as wo_service
 from server.workorders.models import WorkOrder
 from sync.policies import (
