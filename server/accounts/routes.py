@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from litestar import Controller, get, patch, post
 from litestar.params import FromQuery, JSONBody
-from sqlalchemy import select
 
 from server.accounts import service
 from server.accounts.auth import (
@@ -19,7 +18,6 @@ from server.accounts.models import (
     LoginRequest,
     LoginResponse,
     StreamTicketPublic,
-    User,
     UserCreate,
     UserPublic,
     UserUpdate,
@@ -72,8 +70,7 @@ class AuthController(Controller):
 
     @get("/me", operation_id="whoAmI", guards=[any_user_guard])
     async def me(self, tx: Tx, actor: CurrentActor) -> UserPublic:
-        user = await tx.get(User, actor.user_id)
-        assert user is not None
+        user = await service.current_user(tx, actor)
         return UserPublic.model_validate(user.model_dump())
 
 
@@ -84,7 +81,7 @@ class UserController(Controller):
 
     @get("/", operation_id="listUsers")
     async def list_users(self, tx: Tx) -> list[UserPublic]:
-        rows = (await tx.execute(select(User).order_by(User.username))).scalars()  # type: ignore[arg-type]
+        rows = await service.list_users(tx)
         return [UserPublic.model_validate(u.model_dump()) for u in rows]
 
     @post("/", operation_id="createUser")

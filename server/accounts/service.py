@@ -111,6 +111,16 @@ async def _check_crew(tx: AsyncSession, crew_id: int | None) -> None:
         raise NotFound("crew", crew_id)
 
 
+async def current_user(tx: AsyncSession, actor: Actor) -> User:
+    user = await tx.get(User, actor.user_id)
+    assert user is not None
+    return user
+
+
+async def list_users(tx: AsyncSession) -> list[User]:
+    return list((await tx.execute(select(User).order_by(User.username))).scalars())  # type: ignore[arg-type]
+
+
 async def create_user(tx: AsyncSession, data: UserCreate, actor: Actor) -> User:
     username = data.username.lower()
     exists = (await tx.execute(select(User.id).where(User.username == username))).first()

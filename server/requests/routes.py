@@ -7,11 +7,9 @@ from typing import Annotated, Any
 
 from litestar import Controller, get, post
 from litestar.params import FromQuery, JSONBody, Parameter
-from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from server.accounts.auth import CurrentActor, admin_guard, dispatcher_guard, public_guard
-from server.errors import Conflict
 from server.params import AppSettings, DbId, Tx
 from server.ratelimit import Rule, by_address, rate_limit_guard
 from server.requests import service
@@ -20,7 +18,6 @@ from server.requests.models import (
     ServiceRequestCreate,
     ServiceRequestCreated,
     ServiceRequestPublic,
-    ServiceType,
     ServiceTypeCreate,
     ServiceTypePublic,
 )
@@ -48,18 +45,14 @@ class ServiceTypeController(Controller):
 
     @get("/", operation_id="listServiceTypes", guards=[public_guard])
     async def list_service_types(self, tx: Tx) -> list[ServiceTypePublic]:
-        rows = (await tx.execute(select(ServiceType).order_by(ServiceType.code))).scalars()  # type: ignore[arg-type]
+        rows = await service.list_service_types(tx)
         return [ServiceTypePublic.model_validate(st.model_dump()) for st in rows]
 
     @post("/", operation_id="createServiceType", guards=[admin_guard])
     async def create_service_type(
         self, tx: Tx, data: JSONBody[ServiceTypeCreate]
     ) -> ServiceTypePublic:
-        if (await tx.execute(select(ServiceType.id).where(ServiceType.code == data.code))).first():
-            raise Conflict("duplicate_code", code=data.code)
-        st = ServiceType.model_validate(data.model_dump())
-        tx.add(st)
-        await tx.flush()
+        st = await service.create_service_type(tx, data)
         return ServiceTypePublic.model_validate(st.model_dump())
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server import events
 from server.audit import record
 from server.city.service import borough_of
-from server.errors import Invalid, NotFound
+from server.errors import Conflict, Invalid, NotFound
 from server.geo import bbox_around, haversine_m, in_bounds
 from server.requests.events import RequestCreated
 from server.requests.models import (
@@ -20,6 +20,7 @@ from server.requests.models import (
     ServiceRequestCreate,
     ServiceRequestPublic,
     ServiceType,
+    ServiceTypeCreate,
 )
 from server.settings import Settings
 
@@ -38,6 +39,19 @@ async def service_types_by_id(tx: AsyncSession, ids: set[int]) -> dict[int, Serv
         return {}
     rows = (await tx.execute(select(ServiceType).where(ServiceType.id.in_(ids)))).scalars()  # type: ignore[union-attr]
     return {st.id: st for st in rows if st.id is not None}
+
+
+async def list_service_types(tx: AsyncSession) -> list[ServiceType]:
+    return list((await tx.execute(select(ServiceType).order_by(ServiceType.code))).scalars())  # type: ignore[arg-type]
+
+
+async def create_service_type(tx: AsyncSession, data: ServiceTypeCreate) -> ServiceType:
+    if (await tx.execute(select(ServiceType.id).where(ServiceType.code == data.code))).first():
+        raise Conflict("duplicate_code", code=data.code)
+    st = ServiceType.model_validate(data.model_dump())
+    tx.add(st)
+    await tx.flush()
+    return st
 
 
 async def create_request(
