@@ -91,6 +91,7 @@ test-photos-s3: .venv/.synced ## The photo API tests again, on a real S3 server 
 lint: .venv/.synced ## ruff + mypy
 	.venv/bin/ruff check server sync tests
 	.venv/bin/ruff format --check server sync tests
+	.venv/bin/lint-imports
 	.venv/bin/mypy --strict sync
 
 bench-photos: .venv/.synced ## Photo derivative time and memory for a 12 MP JPEG

@@ -54,6 +54,7 @@ from server.requests.routes import (
     ServiceRequestController,
     ServiceTypeController,
 )
+from server.scheduler import build_scheduler
 from server.security_headers import add_security_headers
 from server.settings import Settings, check_settings, get_settings
 from server.shutdown import on_stop_signal
@@ -125,8 +126,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.photo_copies = photo_copies  # public copies as uploads complete
         scheduler = None
         if settings.scheduler_enabled:
-            from server.scheduler import build_scheduler
-
             scheduler = build_scheduler(db, settings, app.state.vapid)
             scheduler.start()
 

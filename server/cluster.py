@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from server.notify.webpush import VapidKeys
+
 ROOT = Path(__file__).resolve().parent.parent
 
 __all__ = ["Child", "Cluster", "ClusterError"]
@@ -175,8 +177,6 @@ class Cluster:
         configured = self.env.get("TOURNEE_VAPID_PRIVATE_KEY", "").strip()
         if configured.startswith("-----BEGIN"):
             return configured
-        from server.notify.webpush import VapidKeys
-
         path = Path(configured) if configured else self.var_dir / "vapid_private.pem"
         VapidKeys.load_or_create(path)  # created once, here, if missing
         return path.read_text()

@@ -21,6 +21,7 @@ from server.dbtypes import utcnow
 from server.live import bus as live
 from server.notify.jobs import DeliveryReport, deliver_pushes
 from server.notify.models import FINAL_STATES, DispatcherNotice, PushMessage, PushSubscription
+from server.notify.service import forget_subscriptions
 from server.notify.webpush import VapidKeys
 from server.photos import jobs as photo_jobs
 from server.photos.service import make_photo_store
@@ -210,8 +211,6 @@ async def prune_expired_data(
         ).scalars()
         stale_ids = [int(i) for i in stale]
         if stale_ids:
-            from server.notify.service import forget_subscriptions
-
             await forget_subscriptions(tx, stale_ids, final_state="expired")
         report.subscriptions = len(stale_ids)
         result = await tx.execute(

@@ -18,6 +18,7 @@ from server.city.service import BoroughLimits, save_limits
 from server.crews.models import Crew
 from server.db import Database
 from server.dbtypes import utcnow
+from server.open311.catalogue import seed_attributes
 from server.requests.models import ServiceRequest, ServiceType
 from server.settings import ConfigError, Settings
 from server.wiring import wire
@@ -46,8 +47,6 @@ async def seed_reference(tx: AsyncSession) -> dict[str, int]:
             )
         )
     await tx.flush()
-    from server.open311.catalogue import seed_attributes
-
     await seed_attributes(tx)  # Open311 service definitions (typed questions per service)
     crews: dict[str, int] = {}
     for crew in demo_data.CREWS:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.dbtypes import utcnow
 from server.errors import Invalid, NotFound
-from server.i18n import translate
+from server.i18n import MESSAGES, translate
 from server.notify.models import (
     PushMessage,
     PushSubscription,
@@ -38,6 +38,7 @@ from server.notify.webpush import (
 )
 from server.requests.models import ServiceRequest, ServiceType
 from server.settings import ConfigError, Settings
+from server.workorders.models import WorkOrder
 from sync.states import OPEN_STATUSES
 
 MAX_SUBSCRIPTIONS_PER_REQUEST = 10
@@ -183,8 +184,6 @@ async def subscribe(
     settings: Settings,
 ) -> SubscriptionPublic:
     """Bind a browser to a request; a new binding gets a confirmation push at once."""
-    from server.workorders.models import WorkOrder
-
     data = body.subscription.model_dump()
     try:
         validate_subscription(data)
@@ -333,8 +332,6 @@ async def work_order_changed(
 
 def _outcome_text(outcome: str | None, language: str) -> str:
     key = f"notify_outcome_{outcome}" if outcome else "notify_outcome_none"
-    from server.i18n import MESSAGES
-
     if key not in MESSAGES:
         key = "notify_outcome_none"
     return translate(key, language)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server import events
 from server.accounts.auth import Actor
 from server.dbtypes import utcnow
-from server.errors import Conflict, Invalid
+from server.errors import Conflict, Invalid, NotFound
 from server.requests.models import ServiceType
 from server.syncapi import feed
 from server.syncapi.models import SyncConflict, SyncMutation
@@ -61,8 +61,6 @@ async def list_conflicts(
 async def load_conflict(
     tx: AsyncSession, conflict_id: int, *, for_update: bool = False
 ) -> SyncConflict:
-    from server.errors import NotFound
-
     query = select(SyncConflict).where(SyncConflict.id == conflict_id)
     if for_update:
         query = query.with_for_update()

@@ -19,7 +19,7 @@ from server.accounts.auth import Actor
 from server.audit import AuditEvent, AuditEventPublic, diff, record
 from server.city.service import borough_of
 from server.crews.models import Crew
-from server.dbtypes import utcnow
+from server.dbtypes import UTCDateTime, utcnow
 from server.errors import Conflict, Forbidden, Invalid, NotFound
 from server.requests.models import RequestForCrew, ServiceRequest, ServiceType
 from server.requests.service import service_type_by_code, service_types_by_id, to_public
@@ -436,8 +436,6 @@ async def merge_requests(
     service_type = await tx.get(ServiceType, wo.service_type_id)
     assert service_type is not None
     if earliest is not None:
-        from server.dbtypes import UTCDateTime
-
         earliest_dt = UTCDateTime().process_result_value(earliest, tx.bind.dialect)  # type: ignore[union-attr]
         assert earliest_dt is not None
         wo.due_at = min(wo.due_at, due_at_for(service_type, earliest_dt))
