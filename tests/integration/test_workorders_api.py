@@ -61,6 +61,7 @@ async def test_request_to_work_order_to_assignment(client: Any) -> None:
     assert wo["request_count"] == 1
     assert wo["service_code"] == "bulky-items"
     crew_id = await _crew_id(client, headers)
+    load_before = (await client.get(f"/api/v1/crews/{crew_id}", headers=headers)).json()
     response = await client.post(
         f"/api/v1/work-orders/{wo['id']}/assign",
         json={"crew_id": crew_id, "expected_version": wo["version"]},
@@ -69,6 +70,13 @@ async def test_request_to_work_order_to_assignment(client: Any) -> None:
     assert response.status_code == 200, response.text
     assigned = response.json()
     assert assigned["status"] == "assigned"
+    # the crews' open load (work orders answer it, server/app.py crew_load) counts the new one
+    crew = (await client.get(f"/api/v1/crews/{crew_id}", headers=headers)).json()
+    assert crew["open_work_orders"] == load_before["open_work_orders"] + 1
+    listed = (await client.get("/api/v1/crews", headers=headers)).json()
+    assert [c["open_work_orders"] for c in listed if c["id"] == crew_id] == [
+        crew["open_work_orders"]
+    ]
     assert assigned["crew_id"] == crew_id
     assert assigned["version"] == wo["version"] + 1
     detail = (await client.get(f"/api/v1/work-orders/{wo['id']}", headers=headers)).json()
