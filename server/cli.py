@@ -226,32 +226,71 @@ def _restore(args: argparse.Namespace) -> int:
 
 
 def _city_import(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
-    from server.city.service import parse_feature_collection, save_limits
+    from server.city_import import (
+        CityData,
+        CityFileError,
+        apply,
+        read_boroughs,
+        read_crews,
+        read_service_types,
+    )
     from server.db import Database
+    from server.errors import DomainError
 
     settings = _preflight(push=False)
+    if not (args.boroughs or args.service_types or args.crews):
+        raise ConfigError("city import: give --boroughs, --service-types and/or --crews")
     try:
-        boroughs = parse_feature_collection(json.loads(Path(args.file).read_text("utf-8")))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
-        print(f"tournee city import: {args.file}: {exc}", file=sys.stderr)
+        data = CityData(
+            boroughs=read_boroughs(Path(args.boroughs)) if args.boroughs else [],
+            service_types=read_service_types(Path(args.service_types))
+            if args.service_types
+            else [],
+            crews=read_crews(Path(args.crews)) if args.crews else [],
+        )
+    except CityFileError as exc:
+        print(f"tournee city import: {exc}", file=sys.stderr)
         return 1
 
-    async def save() -> tuple[int, int]:
+    async def save() -> dict[str, tuple[int, int]]:
         db = Database(settings)
         try:
             async with db.transaction() as tx:
-                return await save_limits(tx, boroughs)
+                return await apply(tx, data)
         finally:
             await db.dispose()
 
-    created, updated = asyncio.run(save())
-    print(
-        f"Boroughs: {created} created, {updated} updated ({', '.join(b.code for b in boroughs)})."
-    )
+    try:
+        report = asyncio.run(save())
+    except DomainError as exc:  # e.g. a crew naming a borough that exists nowhere
+        print(f"tournee city import: {exc.code} {exc.params}; nothing imported", file=sys.stderr)
+        return 1
+    for kind, (created, updated) in report.items():
+        print(f"{kind.replace('_', ' ')}: {created} created, {updated} updated")
     print("Requests already recorded keep their borough; new ones are placed with these limits.")
+    return 0
+
+
+def _city_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from server.city_import import export
+    from server.db import Database
+
+    settings = _preflight(push=False)
+
+    async def write() -> list[Path]:
+        db = Database(settings)
+        try:
+            async with db.transaction() as tx:
+                return await export(tx, Path(args.directory))
+        finally:
+            await db.dispose()
+
+    for path in asyncio.run(write()):
+        print(f"written: {path}")
     return 0
 
 
@@ -347,14 +386,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     back.set_defaults(func=_restore)
     city = sub.add_parser("city", help="the city's reference data")
-    city_sub = city.add_subparsers(dest="city_command", required=True, help="import: boroughs")
+    city_sub = city.add_subparsers(
+        dest="city_command", required=True, help="import or export (docs/city.md)"
+    )
     load = city_sub.add_parser(
         "import",
-        help="create or update the boroughs from a GeoJSON FeatureCollection (Polygon or "
-        "MultiPolygon features with 'code' and 'name' properties, [lon, lat] in WGS 84)",
+        help="create or update boroughs, service types and crews from files, in one transaction "
+        "(a bad line anywhere imports nothing)",
     )
-    load.add_argument("file", help="the .geojson file")
+    load.add_argument(
+        "--boroughs",
+        metavar="FILE.geojson",
+        help="GeoJSON FeatureCollection: Polygon/MultiPolygon features with 'code' and 'name'",
+    )
+    load.add_argument(
+        "--service-types",
+        metavar="FILE.yaml",
+        help="YAML list of service types (SLA hours, priority, Open311 attributes)",
+    )
+    load.add_argument(
+        "--crews", metavar="FILE.csv", help="CSV with the header code,name,borough_code,kind"
+    )
     load.set_defaults(func=_city_import)
+    dump = city_sub.add_parser(
+        "export", help="write boroughs.geojson, service-types.yaml and crews.csv of this database"
+    )
+    dump.add_argument("directory", help="where to write the three files (created if missing)")
+    dump.set_defaults(func=_city_export)
     photos = sub.add_parser("photos", help="photo store maintenance")
     photos_sub = photos.add_subparsers(
         dest="photos_command", required=True, help="migrate: copy the file store into S3"

@@ -14,11 +14,13 @@ from server.accounts.auth import hash_password
 from server.accounts.models import User
 from server.audit import AuditEvent
 from server.city.models import Borough
-from server.city.service import BoroughLimits, save_limits
-from server.crews.models import Crew
+from server.city.service import BoroughLimits
+from server.city_import import CityData, ServiceTypeFile, apply
+from server.crews.models import Crew, CrewCreate
 from server.db import Database
 from server.dbtypes import utcnow
-from server.open311.catalogue import seed_attributes
+from server.open311.catalogue import DEMO_ATTRIBUTES
+from server.open311.models import AttributeDefinition
 from server.requests.models import ServiceRequest, ServiceType
 from server.settings import ConfigError, Settings
 from server.wiring import wire
@@ -28,12 +30,12 @@ from server.workorders.models import WorkOrder
 DEMO_PASSWORDS = {"admin": "admin-demo", "dispatcher": "repartition-demo", "crew": "equipe-demo"}
 
 
-async def seed_reference(tx: AsyncSession) -> dict[str, int]:
-    """Boroughs, service types and crews. Returns crew ids by code."""
-    await save_limits(tx, [BoroughLimits(b.code, b.name, b.geometry()) for b in demo_data.BOROUGHS])
-    for st in demo_data.SERVICE_TYPES:
-        tx.add(
-            ServiceType(
+def demo_city() -> CityData:
+    """The Québec City demo as city files would give it (server/city_import.py)."""
+    return CityData(
+        boroughs=[BoroughLimits(b.code, b.name, b.geometry()) for b in demo_data.BOROUGHS],
+        service_types=[
+            ServiceTypeFile(
                 code=st.code,
                 name_fr=st.name_fr,
                 name_en=st.name_en,
@@ -44,18 +46,25 @@ async def seed_reference(tx: AsyncSession) -> dict[str, int]:
                 sla_hours=st.sla_hours,
                 evidence_required=list(st.evidence_required),
                 crew_kind=st.crew_kind,
+                # Open311 service definitions (typed questions per service)
+                open311_attributes=[
+                    AttributeDefinition.model_validate(a) for a in DEMO_ATTRIBUTES.get(st.code, [])
+                ],
             )
-        )
-    await tx.flush()
-    await seed_attributes(tx)  # Open311 service definitions (typed questions per service)
-    crews: dict[str, int] = {}
-    for crew in demo_data.CREWS:
-        row = Crew(code=crew.code, name=crew.name, borough_code=crew.borough_code, kind=crew.kind)
-        tx.add(row)
-        await tx.flush()
-        assert row.id is not None
-        crews[crew.code] = row.id
-    return crews
+            for st in demo_data.SERVICE_TYPES
+        ],
+        crews=[
+            CrewCreate(code=c.code, name=c.name, borough_code=c.borough_code, kind=c.kind)
+            for c in demo_data.CREWS
+        ],
+    )
+
+
+async def seed_reference(tx: AsyncSession) -> dict[str, int]:
+    """Boroughs, service types and crews. Returns crew ids by code."""
+    await apply(tx, demo_city())
+    rows = (await tx.execute(select(Crew.code, Crew.id))).all()
+    return {str(code): int(crew_id) for code, crew_id in rows}
 
 
 def demo_users() -> list[tuple[str, str, str, str | None]]:

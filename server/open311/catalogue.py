@@ -4,12 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from server.open311.models import Open311ServiceAttribute
-from server.requests.models import ServiceType
-
 
 def _v(key: str, fr: str, en: str) -> dict[str, str]:
     return {"key": key, "name_fr": fr, "name_en": en}
@@ -256,20 +250,3 @@ DEMO_ATTRIBUTES: Final[dict[str, list[dict[str, Any]]]] = {
         ),
     ],
 }
-
-
-async def seed_attributes(tx: AsyncSession) -> None:
-    """Add the demo attribute definitions to the service types that exist (idempotent)."""
-    types = {st.code: st for st in (await tx.execute(select(ServiceType))).scalars()}
-    existing = {
-        (a.service_type_id, a.code)
-        for a in (await tx.execute(select(Open311ServiceAttribute))).scalars()
-    }
-    for code, definitions in DEMO_ATTRIBUTES.items():
-        st = types.get(code)
-        if st is None or st.id is None:
-            continue
-        for definition in definitions:
-            if (st.id, definition["code"]) not in existing:
-                tx.add(Open311ServiceAttribute(service_type_id=st.id, **definition))
-    await tx.flush()

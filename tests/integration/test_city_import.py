@@ -83,14 +83,14 @@ def test_cli_imports_then_updates_the_boroughs(tmp_path: Path) -> None:
     assert _tournee(tmp_path, "migrate").returncode == 0
     source = tmp_path / "boroughs.geojson"
     source.write_text(json.dumps(CITY), "utf-8")
-    first = _tournee(tmp_path, "city", "import", str(source))
+    first = _tournee(tmp_path, "city", "import", "--boroughs", str(source))
     assert first.returncode == 0, first.stderr
-    assert "2 created, 0 updated" in first.stdout
+    assert "boroughs: 2 created, 0 updated" in first.stdout
     renamed = copy.deepcopy(CITY)
     renamed["features"][0]["properties"]["nom"] = "Ouest renommé"  # type: ignore[index]
     source.write_text(json.dumps(renamed), "utf-8")
-    again = _tournee(tmp_path, "city", "import", str(source))
-    assert again.returncode == 0 and "0 created, 2 updated" in again.stdout
+    again = _tournee(tmp_path, "city", "import", "--boroughs", str(source))
+    assert again.returncode == 0 and "boroughs: 0 created, 2 updated" in again.stdout
     with sqlite3.connect(tmp_path / "city.sqlite3") as conn:
         rows = conn.execute(
             "SELECT code, name, min_lat, max_lon FROM borough ORDER BY code"
@@ -99,7 +99,70 @@ def test_cli_imports_then_updates_the_boroughs(tmp_path: Path) -> None:
 
     broken = tmp_path / "broken.geojson"
     broken.write_text('{"type": "FeatureCollection", "features": [{}]}', "utf-8")
-    refused = _tournee(tmp_path, "city", "import", str(broken))
+    refused = _tournee(tmp_path, "city", "import", "--boroughs", str(broken))
     assert refused.returncode == 1 and "feature 0" in refused.stderr
     with sqlite3.connect(tmp_path / "city.sqlite3") as conn:
         assert conn.execute("SELECT count(*) FROM borough").fetchone() == (2,)
+
+
+def _counts(database: Path) -> dict[str, int]:
+    with sqlite3.connect(database) as conn:
+        return {
+            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("borough", "service_type", "open311_service_attribute", "crew")
+        }
+
+
+def test_the_demo_city_exported_imports_into_an_empty_database(tmp_path: Path) -> None:
+    """docs/city.md: the Québec demo's files are the example a city copies."""
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    assert _tournee(demo, "demo", "--requests", "0").returncode == 0
+    exported = _tournee(demo, "city", "export", str(tmp_path / "files"))
+    assert exported.returncode == 0, exported.stderr
+    files = tmp_path / "files"
+    assert sorted(p.name for p in files.iterdir()) == [
+        "boroughs.geojson",
+        "crews.csv",
+        "service-types.yaml",
+    ]
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    assert _tournee(fresh, "migrate").returncode == 0
+    args = ["--boroughs", str(files / "boroughs.geojson")]
+    args += ["--service-types", str(files / "service-types.yaml")]
+    args += ["--crews", str(files / "crews.csv")]
+    imported = _tournee(fresh, "city", "import", *args)
+    assert imported.returncode == 0, imported.stderr
+    assert "boroughs: 6 created" in imported.stdout and "crews: 24 created" in imported.stdout
+    assert _counts(fresh / "city.sqlite3") == _counts(demo / "city.sqlite3")
+    again = _tournee(fresh, "city", "export", str(tmp_path / "again"))
+    assert again.returncode == 0
+    for name in ("boroughs.geojson", "crews.csv", "service-types.yaml"):
+        assert (tmp_path / "again" / name).read_text("utf-8") == (files / name).read_text("utf-8")
+
+
+def test_a_bad_line_anywhere_imports_nothing(tmp_path: Path) -> None:
+    assert _tournee(tmp_path, "migrate").returncode == 0
+    boroughs = tmp_path / "boroughs.geojson"
+    boroughs.write_text(json.dumps(CITY), "utf-8")
+    crews = tmp_path / "crews.csv"
+    crews.write_text("code,name,borough_code,kind\nsnow-1,Déneigement 1,nowhere,snow\n", "utf-8")
+    refused = _tournee(
+        tmp_path, "city", "import", "--boroughs", str(boroughs), "--crews", str(crews)
+    )
+    assert refused.returncode == 1 and "borough_unknown" in refused.stderr
+    types = tmp_path / "types.yaml"
+    types.write_text("- code: x\n  name_fr: X\n", "utf-8")
+    bad_type = _tournee(tmp_path, "city", "import", "--service-types", str(types))
+    assert bad_type.returncode == 1 and "service type 1" in bad_type.stderr
+    header = tmp_path / "header.csv"
+    header.write_text("code,name\nx,y\n", "utf-8")
+    bad_header = _tournee(tmp_path, "city", "import", "--crews", str(header))
+    assert bad_header.returncode == 1 and "header" in bad_header.stderr
+    assert _counts(tmp_path / "city.sqlite3") == {
+        "borough": 0,
+        "service_type": 0,
+        "open311_service_attribute": 0,
+        "crew": 0,
+    }
