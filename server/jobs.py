@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Field, SQLModel
 
 from server.accounts.models import AccessToken, StreamTicket
 from server.audit import record
 from server.db import Database
-from server.dbtypes import utcnow
+from server.dbtypes import UTCDateTime, utcnow
 from server.live import bus as live
 from server.notify.jobs import DeliveryReport, deliver_pushes
 from server.notify.models import FINAL_STATES, DispatcherNotice, PushMessage, PushSubscription
@@ -35,6 +38,48 @@ log = logging.getLogger("tournee.jobs")
 
 OPEN = sorted(s.value for s in OPEN_STATUSES)
 SLA_BATCH = 200
+
+
+class JobRun(SQLModel, table=True):
+    """Runs of each scheduled job over every scheduler process (``/metrics`` reads it: the
+    scheduler serves no HTTP, and several schedulers add up in one row per job)."""
+
+    __tablename__ = "job_run"
+
+    name: str = Field(primary_key=True, max_length=60)
+    runs: int = 0
+    failures: int = 0
+    seconds_total: float = 0.0
+    last_seconds: float = 0.0
+    last_finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+async def record_run(db: Database, name: str, seconds: float, *, failed: bool) -> None:
+    """Add one run to the job's row (one upsert in its own short transaction)."""
+    async with db.transaction() as tx:
+        insert = pg_insert if tx.bind.dialect.name == "postgresql" else sqlite_insert
+        now = utcnow()
+        statement = insert(JobRun).values(
+            name=name,
+            runs=1,
+            failures=int(failed),
+            seconds_total=seconds,
+            last_seconds=seconds,
+            last_finished_at=now,
+        )
+        await tx.execute(
+            statement.on_conflict_do_update(
+                index_elements=["name"],
+                set_={
+                    "runs": JobRun.runs + 1,
+                    "failures": JobRun.failures + int(failed),
+                    "seconds_total": JobRun.seconds_total + seconds,
+                    "last_seconds": seconds,
+                    "last_finished_at": now,
+                },
+            )
+        )
+
 
 __all__ = [
     "deliver_pushes",

@@ -5,8 +5,9 @@ Two kinds, so several API processes stay correct (docs/deploy.md, "Metrics"):
 - per process (scrape every API process; Prometheus tells them apart by ``instance``): request
   counts and latencies per route template, database pool use;
 - read from the database at scrape time (the same in every process, shared truth): push outbox
-  by state and failures by HTTP status, photo jobs by status, sync mutations by outcome,
-  conflicts by status and kind.
+  by state and failures by HTTP status, photo jobs by status, sync mutations by outcome and by
+  mutation, conflicts by status and kind, scheduled job runs, failures and durations (every
+  scheduler process adds to one row per job, server/jobs.py JobRun).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from prometheus_client import (
 from sqlalchemy import func, select
 
 from server.accounts.auth import public_guard
+from server.jobs import JobRun
 from server.notify.models import PushMessage
 from server.params import AppSettings, Tx
 from server.photos.models import PhotoJob
@@ -88,6 +90,22 @@ async def _database_registry(tx: Any) -> CollectorRegistry:
         "tournee_sync_mutations", "Sync mutations received, by outcome", ["outcome"],
         select(SyncMutation.outcome, func.count()).group_by(SyncMutation.outcome),
     )  # fmt: skip
+    await grouped(
+        "tournee_sync_mutations_by_name", "Sync mutations received, by mutation and outcome",
+        ["name", "outcome"],
+        select(SyncMutation.name, SyncMutation.outcome, func.count())
+        .group_by(SyncMutation.name, SyncMutation.outcome),
+    )  # fmt: skip
+    runs = (await tx.execute(select(JobRun))).scalars().all()
+    for metric, doc, value in (
+        ("tournee_job_runs", "Scheduled job runs, every scheduler process", "runs"),
+        ("tournee_job_failures", "Scheduled job runs that raised", "failures"),
+        ("tournee_job_seconds_total", "Time spent in scheduled job runs", "seconds_total"),
+        ("tournee_job_last_seconds", "Duration of the job's last run", "last_seconds"),
+    ):
+        gauge = Gauge(metric, doc, ["job"], registry=registry)
+        for run in runs:
+            gauge.labels(run.name).set(float(getattr(run, value)))
     await grouped(
         "tournee_sync_conflicts", "Sync conflicts opened, by status and kind", ["status", "kind"],
         select(SyncConflict.status, SyncConflict.kind, func.count())

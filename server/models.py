@@ -4,6 +4,7 @@ from server.accounts.models import AccessToken, StreamTicket, User
 from server.audit import AuditEvent
 from server.city.models import Borough
 from server.crews.models import Crew
+from server.jobs import JobRun
 from server.notify.models import DispatcherNotice, PushMessage, PushSubscription
 from server.open311.models import (
     Open311ApiKey,
@@ -30,6 +31,7 @@ __all__ = [
     "Crew",
     "CrewExit",
     "DispatcherNotice",
+    "JobRun",
     "MaterialEntry",
     "Open311ApiKey",
     "Open311RequestExtra",

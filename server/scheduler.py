@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -84,12 +85,13 @@ class JobScheduler:
     def __init__(self, db: Database, settings: Settings, vapid: VapidKeys) -> None:
         QuietHours.parse(settings.quiet_hours, settings.city_timezone)  # fail at start-up
         self.settings = settings
+        self.db = db
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._running: set[asyncio.Task[Any]] = set()
         self.stopping = asyncio.Event()
         for spec in job_specs(db, settings, vapid, self.stopping):
             self.scheduler.add_job(
-                self._tracked(spec.run),
+                self._tracked(spec.name, spec.run),
                 "interval",
                 seconds=spec.seconds,
                 id=spec.name,
@@ -100,18 +102,34 @@ class JobScheduler:
                 next_run_time=datetime.now(UTC),
             )
 
-    def _tracked(self, run: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+    def _tracked(
+        self, name: str, run: Callable[[], Awaitable[Any]]
+    ) -> Callable[[], Awaitable[Any]]:
         async def tracked() -> Any:
             task = asyncio.current_task()
             if task is not None:
                 self._running.add(task)
+            started = time.perf_counter()
             try:
-                return await run()
+                try:
+                    result = await run()
+                except Exception:
+                    await self._count_run(name, time.perf_counter() - started, failed=True)
+                    raise
+                await self._count_run(name, time.perf_counter() - started, failed=False)
+                return result  # a cancelled run (shutdown) is not counted
             finally:
                 if task is not None:
                     self._running.discard(task)
 
         return tracked
+
+    async def _count_run(self, name: str, seconds: float, *, failed: bool) -> None:
+        """Runs and durations for /metrics (server/jobs.py JobRun); never fails the job."""
+        try:
+            await jobs.record_run(self.db, name, seconds, failed=failed)
+        except Exception:  # a busy or unreachable database: the next run counts again
+            log.debug("job %s: run not counted", name, exc_info=True)
 
     def start(self) -> None:
         """Call inside the running event loop."""

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 23:21:28.890211
+Create Date: 2026-12-04 23:33:24.449766
 """
 
 from collections.abc import Sequence
@@ -31,6 +31,16 @@ def upgrade() -> None:
         sa.Column("max_lat", sa.Float(), nullable=True),
         sa.Column("max_lon", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("code"),
+    )
+    op.create_table(
+        "job_run",
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+        sa.Column("runs", sa.Integer(), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("seconds_total", sa.Float(), nullable=False),
+        sa.Column("last_seconds", sa.Float(), nullable=False),
+        sa.Column("last_finished_at", server.dbtypes.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
         "rate_limit_window",
@@ -906,5 +916,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_rate_limit_window_window_end"))
 
     op.drop_table("rate_limit_window")
+    op.drop_table("job_run")
     op.drop_table("borough")
     # ### end Alembic commands ###

@@ -3,6 +3,7 @@ per-route request counts and latencies, pool use and the database-read gauges.""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -10,10 +11,16 @@ from typing import Any
 
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
 
 from server.app import create_app
+from server.db import Database
+from server.jobs import JobRun
+from server.notify.service import load_vapid_keys
+from server.scheduler import build_scheduler
 from server.settings import get_settings
 from tests.support.data import login
+from tests.support.notify import push_settings
 
 
 async def test_metrics_off_by_default(client: Any) -> None:
@@ -57,3 +64,35 @@ async def test_metrics_with_a_token(app: Any) -> None:
         plotted = set(re.findall(r"tournee_[a-z_]+", dashboard)) - {"tournee_dashboard"}
         served = {s.name for f in families.values() for s in f.samples} | set(families)
         assert plotted and plotted <= served, plotted - served
+
+
+async def test_scheduled_job_runs_and_durations(app: Any, tmp_path: Path) -> None:
+    """The scheduler serves no HTTP: its runs are counted in the database (one row per job,
+    every scheduler process adding to it) and /metrics reads them."""
+    settings = push_settings(tmp_path, metrics_token="scrape-me-123")
+    jobs = {"push_delivery", "sla_escalation", "prune_expired_data", "photo_jobs"}
+    db = Database(settings)
+    try:
+        scheduler = build_scheduler(db, settings, load_vapid_keys(settings))
+        scheduler.start()  # every job runs once at once
+        seen: set[str] = set()
+        for _ in range(200):
+            async with db.transaction() as tx:
+                seen = {run.name for run in (await tx.execute(select(JobRun))).scalars()}
+            if seen >= jobs:
+                break
+            await asyncio.sleep(0.05)
+        await scheduler.stop()
+    finally:
+        await db.dispose()
+    assert seen >= jobs
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        answer = await client.get("/metrics", headers={"Authorization": "Bearer scrape-me-123"})
+    families = {f.name: f for f in text_string_to_metric_families(answer.text)}
+    runs = {s.labels["job"]: s.value for s in families["tournee_job_runs"].samples}
+    assert all(runs[job] >= 1 for job in jobs), runs
+    failures = {s.labels["job"]: s.value for s in families["tournee_job_failures"].samples}
+    assert all(failures[job] == 0 for job in jobs), failures
+    seconds = {s.labels["job"]: s.value for s in families["tournee_job_seconds_total"].samples}
+    assert all(seconds[job] > 0 for job in jobs), seconds
+    assert "tournee_sync_mutations_by_name" in families
