@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.audit import record
 from server.dbtypes import utcnow
 from server.errors import Conflict, DomainError, NotFound
 from server.photos.files import hash_file
@@ -44,6 +45,7 @@ from server.photos.models import (
     RequestPhoto,
     WorkOrderPhoto,
 )
+from server.photos.s3store import S3PhotoStore
 from server.photos.store import (
     DISPLAY,
     THUMB,
@@ -61,8 +63,6 @@ def make_photo_store(settings: Settings) -> PhotoStore:
     """The configured store: files under TOURNEE_PHOTO_DIR, or an S3-compatible bucket
     (TOURNEE_PHOTO_STORE=s3, docs/adr/0034)."""
     if settings.photo_store == "s3":
-        from server.photos.s3store import S3PhotoStore
-
         if not settings.s3_bucket:
             raise ValueError("TOURNEE_PHOTO_STORE=s3 needs TOURNEE_S3_BUCKET")
         return S3PhotoStore(
@@ -261,8 +261,6 @@ async def withdraw_public_copies(
     to delete after commit); the purge job deletes them again on its next run (idempotent), so
     the bytes are gone within one job interval even if this process dies first.
     """
-    from server.audit import record
-
     photo = (
         await tx.execute(select(Photo).where(Photo.sha256 == sha256).with_for_update())
     ).scalar_one_or_none()
