@@ -2,7 +2,7 @@
 // fast with a silent network as offline), refreshed in the background and announced to the page;
 // relays Background Sync to the page; shows Web Push notifications. No business logic here:
 // data, outbox and sync live in the page (IndexedDB).
-const VERSION = "v3";
+const VERSION = "v4";
 const SHELL_CACHE = `tournee-shell-${VERSION}`;
 const SHELL = [
   "/",
@@ -54,7 +54,7 @@ async function revalidate(key, request, cached) {
     const response = await fetch(request, { cache: "no-cache" });
     if (!response.ok) return;
     const cache = await caches.open(SHELL_CACHE);
-    const changed = cached && (await cached.clone().text()) !== (await response.clone().text());
+    const changed = cached && (await cached.text()) !== (await response.clone().text());
     await cache.put(key, response);
     if (changed && !announced) {
       announced = true;
@@ -75,7 +75,9 @@ self.addEventListener("fetch", (event) => {
   if (!SHELL.includes(key)) return;
   event.respondWith(
     caches.match(key, { cacheName: SHELL_CACHE }).then((cached) => {
-      const refresh = revalidate(key, request, cached);
+      // Clone now: once the cached response is handed to the page its body is used, and a
+      // later clone() throws (the refresh then never happened and no update was announced).
+      const refresh = revalidate(key, request, cached ? cached.clone() : undefined);
       if (cached) {
         event.waitUntil(refresh);
         return cached;

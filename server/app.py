@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, get
@@ -63,8 +62,6 @@ from server.tracking.routes import TrackingController
 from server.wiring import wire
 from server.workorders.routes import CrewWorkController, WorkOrderController
 from server.workorders.service import open_counts
-
-PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
 
 
 class Health(SQLModel):
@@ -159,11 +156,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     channels_plugin = live.make_plugin(settings)
     handlers = list(ROUTE_HANDLERS)
-    if PWA_DIR.is_dir():
+    if settings.pwa_dir.is_dir():
         handlers.append(
             create_static_files_router(
                 path="/",
-                directories=[PWA_DIR],
+                directories=[settings.pwa_dir],
                 html_mode=True,
                 include_in_schema=False,
                 guards=[public_guard],

@@ -95,6 +95,8 @@ class Settings:
     channels_backend: str  # "memory" | "postgres"
     # photo evidence (server/photos/)
     photo_dir: Path = Path("var/photos")
+    # the web app's files (a city may serve its own build of pwa/, e.g. with its logo)
+    pwa_dir: Path = Path(__file__).resolve().parent.parent / "pwa"
     # where photo bytes live: "file" (photo_dir) or "s3" (an S3-compatible bucket, docs/deploy.md)
     photo_store: str = "file"
     s3_endpoint: str = ""  # e.g. http://127.0.0.1:8333 (MinIO, SeaweedFS, Ceph RGW); "" = AWS
@@ -296,6 +298,7 @@ def get_settings() -> Settings:
             "CHANNELS_BACKEND", "postgres" if database_url.startswith("postgresql") else "memory"
         ),
         photo_dir=Path(_env("PHOTO_DIR", str(var_dir / "photos"))).resolve(),
+        pwa_dir=Path(_env("PWA_DIR", str(Settings.pwa_dir))).resolve(),
         photo_store=_env("PHOTO_STORE", "file"),
         s3_endpoint=_env("S3_ENDPOINT", ""),
         s3_bucket=_env("S3_BUCKET", ""),
