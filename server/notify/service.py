@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.dbtypes import utcnow
-from server.errors import Invalid, NotFound
+from server.errors import Invalid
 from server.i18n import MESSAGES, translate
 from server.notify.models import (
     PushMessage,
@@ -37,6 +37,7 @@ from server.notify.webpush import (
     validate_subscription,
 )
 from server.requests.models import ServiceRequest, ServiceType
+from server.requests.service import request_by_token
 from server.settings import ConfigError, Settings
 from server.workorders.models import WorkOrder
 from sync.states import OPEN_STATUSES
@@ -110,17 +111,6 @@ def tracking_url(settings: Settings, tracking_token: str) -> str:
     return f"{settings.public_url.rstrip('/')}/#/suivi/{tracking_token}"
 
 
-async def _request_by_token(tx: AsyncSession, tracking_token: str) -> ServiceRequest:
-    request = (
-        await tx.execute(
-            select(ServiceRequest).where(ServiceRequest.tracking_token == tracking_token)
-        )
-    ).scalar_one_or_none()
-    if request is None:
-        raise NotFound("service_request", "?")
-    return request
-
-
 async def _params(tx: AsyncSession, request: ServiceRequest, wo: Any | None) -> dict[str, Any]:
     st = await tx.get(ServiceType, request.service_type_id)
     assert st is not None
@@ -192,7 +182,7 @@ async def subscribe(
     endpoint = body.subscription.endpoint
     if not endpoint_allowed(endpoint, settings.push_endpoint_hosts):
         raise Invalid("push_endpoint_not_allowed", host=_host_of(endpoint))
-    request = await _request_by_token(tx, tracking_token)
+    request = await request_by_token(tx, tracking_token)
     digest = endpoint_hash(endpoint)
     existing = (
         await tx.execute(
@@ -242,7 +232,7 @@ async def subscribe(
 
 async def unsubscribe(tx: AsyncSession, tracking_token: str, endpoint: str) -> None:
     """Forget this browser for this request (idempotent); its pending pushes are dropped."""
-    request = await _request_by_token(tx, tracking_token)
+    request = await request_by_token(tx, tracking_token)
     found = (
         await tx.execute(
             select(PushSubscription).where(

@@ -97,6 +97,18 @@ async def get_request(tx: AsyncSession, request_id: int) -> ServiceRequest:
     return found
 
 
+async def request_by_token(tx: AsyncSession, tracking_token: str) -> ServiceRequest:
+    """The request a citizen's private tracking token names (404 says nothing about others)."""
+    request = (
+        await tx.execute(
+            select(ServiceRequest).where(ServiceRequest.tracking_token == tracking_token)
+        )
+    ).scalar_one_or_none()
+    if request is None:
+        raise NotFound("service_request", "?")
+    return request
+
+
 async def likely_duplicates(
     tx: AsyncSession, request: ServiceRequest, radius_m: float, limit: int = 10
 ) -> list[dict[str, Any]]:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
-from server.errors import NotFound
 from server.photos.models import PhotoUrls
 from server.photos.service import public_completion_photo
-from server.requests.models import ServiceRequest, ServiceType
+from server.requests.models import ServiceType
+from server.requests.service import request_by_token
 from server.settings import Settings
 from server.workorders.models import WorkOrder
 
@@ -33,13 +32,7 @@ class CitizenRequestStatus(SQLModel):
 
 async def track(tx: AsyncSession, settings: Settings, tracking_token: str) -> CitizenRequestStatus:
     """The request behind ``tracking_token`` (404 for an unknown token, which says nothing)."""
-    request = (
-        await tx.execute(
-            select(ServiceRequest).where(ServiceRequest.tracking_token == tracking_token)
-        )
-    ).scalar_one_or_none()
-    if request is None:
-        raise NotFound("service_request", "?")
+    request = await request_by_token(tx, tracking_token)
     st = await tx.get(ServiceType, request.service_type_id)
     assert st is not None
     wo = await tx.get(WorkOrder, request.work_order_id) if request.work_order_id else None

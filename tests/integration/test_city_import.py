@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 from server.city.service import contains, parse_feature_collection
+from tests.support.cli import tournee
 
 SQUARE = [[-71.30, 46.80], [-71.20, 46.80], [-71.20, 46.90], [-71.30, 46.90], [-71.30, 46.80]]
 HOLE = [[-71.26, 46.84], [-71.24, 46.84], [-71.24, 46.86], [-71.26, 46.86], [-71.26, 46.84]]
@@ -64,19 +63,7 @@ def test_invalid_collections_are_refused() -> None:
 
 
 def _tournee(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "TOURNEE_VAR_DIR": str(tmp_path / "var"),
-        "TOURNEE_DATABASE_URL": f"sqlite:///{tmp_path / 'city.sqlite3'}",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return tournee(tmp_path, *args, database="city.sqlite3", keep_secret=True)
 
 
 def test_cli_imports_then_updates_the_boroughs(tmp_path: Path) -> None:

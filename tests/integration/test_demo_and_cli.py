@@ -14,6 +14,7 @@ from server.db import Database
 from server.requests.models import ServiceRequest
 from server.settings import get_settings
 from server.workorders.models import WorkOrder
+from tests.support.cli import tournee
 
 
 async def test_demo_seed_gives_a_realistic_city(database_url: str) -> None:
@@ -67,20 +68,7 @@ async def test_demo_seed_gives_a_realistic_city(database_url: str) -> None:
 
 
 def _tournee(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "TOURNEE_VAR_DIR": str(tmp_path / "var"),
-        "TOURNEE_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
-    }
-    env.pop("TOURNEE_SECRET_KEY", None)
-    return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return tournee(tmp_path, *args)
 
 
 def test_cli_migrate_demo_and_create_user(tmp_path: Path) -> None:
