@@ -23,8 +23,9 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from server.city.models import Borough
 from server.city.service import BoroughLimits, check_borough, parse_feature_collection, save_limits
@@ -126,18 +127,19 @@ async def _save_service_types(tx: AsyncSession, types: Sequence[ServiceTypeFile]
     counts = [0, 0]
     for item in types:
         row = (
-            await tx.execute(select(ServiceType).where(ServiceType.code == item.code))
+            await tx.execute(select(ServiceType).where(col(ServiceType.code) == item.code))
         ).scalar_one_or_none()
         counts[row is not None] += 1
-        row = row or ServiceType(code=item.code, category=item.category)
+        row = row or ServiceType.model_validate(item.model_dump(include=set(SERVICE_TYPE_FIELDS)))
         for name in SERVICE_TYPE_FIELDS:
             setattr(row, name, getattr(item, name))
         tx.add(row)
         await tx.flush()
         if item.open311_attributes is not None:
+            assert row.id is not None
             await tx.execute(
                 delete(Open311ServiceAttribute).where(
-                    Open311ServiceAttribute.service_type_id == row.id  # type: ignore[arg-type]
+                    col(Open311ServiceAttribute.service_type_id) == row.id
                 )
             )
             for attribute in item.open311_attributes:
@@ -152,7 +154,8 @@ async def _save_crews(tx: AsyncSession, crews: Sequence[CrewCreate]) -> list[int
     counts = [0, 0]
     for item in crews:
         await check_borough(tx, item.borough_code)
-        row = (await tx.execute(select(Crew).where(Crew.code == item.code))).scalar_one_or_none()
+        found = await tx.execute(select(Crew).where(col(Crew.code) == item.code))
+        row = found.scalar_one_or_none()
         counts[row is not None] += 1
         row = row or Crew(**item.model_dump())
         row.name, row.borough_code, row.kind = item.name, item.borough_code, item.kind
@@ -179,7 +182,7 @@ async def apply(tx: AsyncSession, data: CityData) -> dict[str, tuple[int, int]]:
 async def export(tx: AsyncSession, directory: Path) -> list[Path]:
     """Write boroughs.geojson, service-types.yaml and crews.csv of the database to ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    boroughs = (await tx.execute(select(Borough).order_by(Borough.code))).scalars()
+    boroughs = (await tx.execute(select(Borough).order_by(col(Borough.code)))).scalars()
     features = [
         {
             "type": "Feature",
@@ -194,8 +197,8 @@ async def export(tx: AsyncSession, directory: Path) -> list[Path]:
     for attribute in (
         await tx.execute(
             select(Open311ServiceAttribute).order_by(
-                Open311ServiceAttribute.service_type_id,  # type: ignore[arg-type]
-                Open311ServiceAttribute.order,  # type: ignore[arg-type]
+                col(Open311ServiceAttribute.service_type_id),
+                col(Open311ServiceAttribute.order),
             )
         )
     ).scalars():
@@ -208,12 +211,12 @@ async def export(tx: AsyncSession, directory: Path) -> list[Path]:
             **{name: getattr(st, name) for name in SERVICE_TYPE_FIELDS},
             "open311_attributes": attributes.get(st.id or 0, []),
         }
-        for st in (await tx.execute(select(ServiceType).order_by(ServiceType.code))).scalars()
+        for st in (await tx.execute(select(ServiceType).order_by(col(ServiceType.code)))).scalars()
     ]
     crews = io.StringIO()
     writer = csv.writer(crews, lineterminator="\n")
     writer.writerow(CREW_COLUMNS)
-    for crew in (await tx.execute(select(Crew).order_by(Crew.code))).scalars():
+    for crew in (await tx.execute(select(Crew).order_by(col(Crew.code)))).scalars():
         writer.writerow([getattr(crew, name) for name in CREW_COLUMNS])
     written = {
         "boroughs.geojson": json.dumps(collection, ensure_ascii=False) + "\n",

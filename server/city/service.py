@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from server.city.models import Borough, BoroughPublic
 from server.errors import Invalid
@@ -36,14 +36,14 @@ def contains(geometry: dict[str, Any], lat: float, lon: float) -> bool:
 async def borough_of(tx: AsyncSession, lat: float, lon: float) -> str | None:
     """Code of the borough containing the point, or None (outside every known limit)."""
     candidates = await tx.execute(
-        select(Borough.code, Borough.geometry)
+        select(col(Borough.code), col(Borough.geometry))
         .where(
-            Borough.min_lat <= lat,  # type: ignore[operator]
-            Borough.max_lat >= lat,  # type: ignore[operator]
-            Borough.min_lon <= lon,  # type: ignore[operator]
-            Borough.max_lon >= lon,  # type: ignore[operator]
+            col(Borough.min_lat) <= lat,
+            col(Borough.max_lat) >= lat,
+            col(Borough.min_lon) <= lon,
+            col(Borough.max_lon) >= lon,
         )
-        .order_by(Borough.code)
+        .order_by(col(Borough.code))
     )
     for code, geometry in candidates.all():
         if geometry and contains(geometry, lat, lon):
@@ -52,7 +52,7 @@ async def borough_of(tx: AsyncSession, lat: float, lon: float) -> str | None:
 
 
 async def list_boroughs(tx: AsyncSession) -> list[BoroughPublic]:
-    rows = (await tx.execute(select(Borough).order_by(Borough.name))).scalars()  # type: ignore[arg-type]
+    rows = (await tx.execute(select(Borough).order_by(col(Borough.name)))).scalars()
     return [BoroughPublic(code=b.code, name=b.name) for b in rows]
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from server.accounts.auth import Actor
 from server.audit import record
@@ -32,8 +32,8 @@ async def notes_of(tx: AsyncSession, work_order_id: int) -> list[NotePublic]:
     rows = (
         await tx.execute(
             select(WorkOrderNote)
-            .where(WorkOrderNote.work_order_id == work_order_id)
-            .order_by(WorkOrderNote.created_at, WorkOrderNote.id)  # type: ignore[arg-type]
+            .where(col(WorkOrderNote.work_order_id) == work_order_id)
+            .order_by(col(WorkOrderNote.created_at), col(WorkOrderNote.id))
         )
     ).scalars()
     return [note_public(n) for n in rows]
@@ -45,7 +45,7 @@ async def add_office_note(
     """A dispatcher's note on an order, in the same append-only set as the crews' notes: it
     reaches the crew's phones with their next pull (a hint is sent). Idempotent by ``note_id``.
     Returns the note and whether it was created now."""
-    query = select(WorkOrder).where(WorkOrder.id == work_order_id).with_for_update()
+    query = select(WorkOrder).where(col(WorkOrder.id) == work_order_id).with_for_update()
     wo = (await tx.execute(query)).scalar_one_or_none()
     if wo is None:
         raise NotFound("work_order", work_order_id)
