@@ -1,7 +1,8 @@
 """fr-CA (default) and English catalogues, and Accept-Language negotiation.
 
 Every user-facing message of the API is a key here with both languages; a test checks that
-no key is missing a language and that every key raised in code exists.
+no key is missing a language and that every key raised in code exists. Long because it is
+data: one entry per message, both languages side by side.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 No database, no web code. Every function here is synchronous and CPU/IO bound: call it through
 ``asyncio.to_thread`` (and bound the concurrency: ``inspect`` decodes PNG/WebP/HEIF at full size).
 
+Over 400 lines on purpose: the safety rules below bind sniffing, decoding and re-encoding
+together, and are reviewed as one (a quarter of the file is this docstring).
+
 Safety rules (see ARCHITECTURE.md, "Photo pitfalls"):
 
 * The type is decided by magic bytes only (``sniff``), never by the file name or the client's
