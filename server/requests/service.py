@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server import events
 from server.audit import record
@@ -27,7 +28,7 @@ from server.settings import Settings
 
 async def service_type_by_code(tx: AsyncSession, code: str) -> ServiceType:
     found = (
-        await tx.execute(select(ServiceType).where(ServiceType.code == code))
+        await tx.execute(select(ServiceType).where(col(ServiceType.code) == code))
     ).scalar_one_or_none()
     if found is None or not found.active:
         raise Invalid("service_type_unknown", code=code)
@@ -42,11 +43,13 @@ async def service_types_by_id(tx: AsyncSession, ids: set[int]) -> dict[int, Serv
 
 
 async def list_service_types(tx: AsyncSession) -> list[ServiceType]:
-    return list((await tx.execute(select(ServiceType).order_by(ServiceType.code))).scalars())  # type: ignore[arg-type]
+    return list((await tx.execute(select(ServiceType).order_by(ServiceType.code))).scalars())
 
 
 async def create_service_type(tx: AsyncSession, data: ServiceTypeCreate) -> ServiceType:
-    if (await tx.execute(select(ServiceType.id).where(ServiceType.code == data.code))).first():
+    if (
+        await tx.execute(select(col(ServiceType.id)).where(col(ServiceType.code) == data.code))
+    ).first():
         raise Conflict("duplicate_code", code=data.code)
     st = ServiceType.model_validate(data.model_dump())
     tx.add(st)
@@ -101,7 +104,7 @@ async def request_by_token(tx: AsyncSession, tracking_token: str) -> ServiceRequ
     """The request a citizen's private tracking token names (404 says nothing about others)."""
     request = (
         await tx.execute(
-            select(ServiceRequest).where(ServiceRequest.tracking_token == tracking_token)
+            select(ServiceRequest).where(col(ServiceRequest.tracking_token) == tracking_token)
         )
     ).scalar_one_or_none()
     if request is None:
@@ -117,29 +120,32 @@ async def likely_duplicates(
     rows = (
         await tx.execute(
             select(ServiceRequest).where(
-                ServiceRequest.service_type_id == request.service_type_id,
-                ServiceRequest.status != "closed",
-                ServiceRequest.id != request.id,
-                ServiceRequest.lat.between(min_lat, max_lat),  # type: ignore[attr-defined]
-                ServiceRequest.lon.between(min_lon, max_lon),  # type: ignore[attr-defined]
+                col(ServiceRequest.service_type_id) == request.service_type_id,
+                col(ServiceRequest.status) != "closed",
+                col(ServiceRequest.id) != request.id,
+                col(ServiceRequest.lat).between(min_lat, max_lat),
+                col(ServiceRequest.lon).between(min_lon, max_lon),
             )
         )
     ).scalars()
-    found = []
+    found: list[tuple[float, dict[str, Any]]] = []
     for other in rows:
         distance = haversine_m(request.lat, request.lon, other.lat, other.lon)
         if distance <= radius_m:
             found.append(
-                {
-                    "request_id": other.id,
-                    "work_order_id": other.work_order_id,
-                    "distance_m": round(distance, 1),
-                    "created_at": other.created_at.isoformat(),
-                    "address": other.address,
-                }
+                (
+                    distance,
+                    {
+                        "request_id": other.id,
+                        "work_order_id": other.work_order_id,
+                        "distance_m": round(distance, 1),
+                        "created_at": other.created_at.isoformat(),
+                        "address": other.address,
+                    },
+                )
             )
-    found.sort(key=lambda d: d["distance_m"])
-    return found[:limit]
+    found.sort(key=lambda pair: pair[0])
+    return [item for _, item in found[:limit]]
 
 
 async def list_requests(
@@ -161,13 +167,15 @@ async def list_requests(
         query = query.where(ServiceRequest.work_order_id.is_not(None))  # type: ignore[union-attr]
     if service_code:
         st = await service_type_by_code(tx, service_code)
-        query = query.where(ServiceRequest.service_type_id == st.id)
+        query = query.where(col(ServiceRequest.service_type_id) == st.id)
     if borough:
-        query = query.where(ServiceRequest.borough_code == borough)
+        query = query.where(col(ServiceRequest.borough_code) == borough)
     total = (await tx.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     rows = (
         await tx.execute(
-            query.order_by(ServiceRequest.created_at, ServiceRequest.id).limit(limit).offset(offset)  # type: ignore[arg-type]
+            query.order_by(col(ServiceRequest.created_at), col(ServiceRequest.id))
+            .limit(limit)
+            .offset(offset)
         )
     ).scalars()
     return list(rows), int(total)

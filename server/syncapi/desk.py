@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server import events
 from server.accounts.auth import Actor
@@ -42,17 +43,17 @@ async def list_conflicts(
 ) -> tuple[list[SyncConflict], int]:
     query = select(SyncConflict)
     if filters.status:
-        query = query.where(SyncConflict.status == filters.status)
+        query = query.where(col(SyncConflict.status) == filters.status)
     if filters.kind:
-        query = query.where(SyncConflict.kind == filters.kind)
+        query = query.where(col(SyncConflict.kind) == filters.kind)
     if filters.crew_id is not None:
-        query = query.where(SyncConflict.crew_id == filters.crew_id)
+        query = query.where(col(SyncConflict.crew_id) == filters.crew_id)
     if filters.work_order_id is not None:
-        query = query.where(SyncConflict.work_order_id == filters.work_order_id)
+        query = query.where(col(SyncConflict.work_order_id) == filters.work_order_id)
     total = (await tx.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     rows = (
         await tx.execute(
-            query.order_by(SyncConflict.id.desc()).limit(filters.limit).offset(filters.offset)  # type: ignore[union-attr]
+            query.order_by(col(SyncConflict.id).desc()).limit(filters.limit).offset(filters.offset)
         )
     ).scalars()
     return list(rows), int(total)
@@ -61,7 +62,7 @@ async def list_conflicts(
 async def load_conflict(
     tx: AsyncSession, conflict_id: int, *, for_update: bool = False
 ) -> SyncConflict:
-    query = select(SyncConflict).where(SyncConflict.id == conflict_id)
+    query = select(SyncConflict).where(col(SyncConflict.id) == conflict_id)
     if for_update:
         query = query.with_for_update()
     conflict = (await tx.execute(query)).scalar_one_or_none()
@@ -189,8 +190,8 @@ async def mutation_log(
 ) -> list[SyncMutation]:
     rows = await tx.execute(
         select(SyncMutation)
-        .where(SyncMutation.client_id == client_id, SyncMutation.id > after)  # type: ignore[operator]
-        .order_by(SyncMutation.id)  # type: ignore[arg-type]
+        .where(col(SyncMutation.client_id) == client_id, col(SyncMutation.id) > after)
+        .order_by(col(SyncMutation.id))
         .limit(limit)
     )
     return list(rows.scalars())

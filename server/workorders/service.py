@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server import events
 from server.accounts.auth import Actor
@@ -81,7 +82,7 @@ def is_overdue(wo: WorkOrder, now: datetime) -> bool:
 
 
 async def load(tx: AsyncSession, work_order_id: int, *, for_update: bool = False) -> WorkOrder:
-    query = select(WorkOrder).where(WorkOrder.id == work_order_id)
+    query = select(WorkOrder).where(col(WorkOrder.id) == work_order_id)
     if for_update:
         query = query.with_for_update()
     found = (await tx.execute(query)).scalar_one_or_none()
@@ -95,9 +96,9 @@ async def open_counts(tx: AsyncSession, crew_ids: Sequence[int]) -> dict[int, in
     if not crew_ids:
         return {}
     rows = await tx.execute(
-        select(WorkOrder.crew_id, func.count())
-        .where(WorkOrder.crew_id.in_(crew_ids), WorkOrder.status.in_(OPEN))  # type: ignore[union-attr,attr-defined]
-        .group_by(WorkOrder.crew_id)
+        select(col(WorkOrder.crew_id), func.count())
+        .where(col(WorkOrder.crew_id).in_(crew_ids), col(WorkOrder.status).in_(OPEN))
+        .group_by(col(WorkOrder.crew_id))
     )
     return {int(crew_id): int(count) for crew_id, count in rows.all() if crew_id is not None}
 
@@ -161,7 +162,7 @@ async def _sync_request_statuses(
     now = utcnow()
     rows = requests
     if rows is None:
-        query = select(ServiceRequest).where(ServiceRequest.work_order_id == wo.id)
+        query = select(ServiceRequest).where(col(ServiceRequest.work_order_id) == wo.id)
         rows = (await tx.execute(query)).scalars().all()
     for request in rows:
         if request.status != status:
@@ -326,7 +327,7 @@ async def create_work_order(tx: AsyncSession, body: WorkOrderCreate, actor: Acto
     for request_id in dict.fromkeys(body.request_ids):
         request = (
             await tx.execute(
-                select(ServiceRequest).where(ServiceRequest.id == request_id).with_for_update()
+                select(ServiceRequest).where(col(ServiceRequest.id) == request_id).with_for_update()
             )
         ).scalar_one_or_none()
         if request is None:
@@ -410,7 +411,7 @@ async def merge_requests(
     for request_id in dict.fromkeys(request_ids):
         request = (
             await tx.execute(
-                select(ServiceRequest).where(ServiceRequest.id == request_id).with_for_update()
+                select(ServiceRequest).where(col(ServiceRequest.id) == request_id).with_for_update()
             )
         ).scalar_one_or_none()
         if request is None:
@@ -429,7 +430,9 @@ async def merge_requests(
     # The earliest linked request sets the SLA clock.
     earliest = (
         await tx.execute(
-            select(func.min(ServiceRequest.created_at)).where(ServiceRequest.work_order_id == wo.id)
+            select(func.min(col(ServiceRequest.created_at))).where(
+                col(ServiceRequest.work_order_id) == wo.id
+            )
         )
     ).scalar_one()
     before = _snapshot(wo)
@@ -443,7 +446,9 @@ async def merge_requests(
     for other_id in emptied - {wo.id}:
         other = await load(tx, other_id, for_update=True)
         remaining = (
-            await tx.execute(select(func.count()).where(ServiceRequest.work_order_id == other_id))
+            await tx.execute(
+                select(func.count()).where(col(ServiceRequest.work_order_id) == other_id)
+            )
         ).scalar_one()
         if remaining == 0 and other.status in OPEN:
             await apply_action(
@@ -467,23 +472,23 @@ async def list_work_orders(
         query = query.where(WorkOrder.status.in_(filters.status))  # type: ignore[attr-defined]
     if filters.service_code:
         st = await service_type_by_code(tx, filters.service_code)
-        query = query.where(WorkOrder.service_type_id == st.id)
+        query = query.where(col(WorkOrder.service_type_id) == st.id)
     if filters.crew_id is not None:
-        query = query.where(WorkOrder.crew_id == filters.crew_id)
+        query = query.where(col(WorkOrder.crew_id) == filters.crew_id)
     if filters.borough:
-        query = query.where(WorkOrder.borough_code == filters.borough)
+        query = query.where(col(WorkOrder.borough_code) == filters.borough)
     if filters.bbox:
         min_lon, min_lat, max_lon, max_lat = filters.bbox
         query = query.where(
-            WorkOrder.lat.between(min_lat, max_lat),  # type: ignore[attr-defined]
-            WorkOrder.lon.between(min_lon, max_lon),  # type: ignore[attr-defined]
+            col(WorkOrder.lat).between(min_lat, max_lat),
+            col(WorkOrder.lon).between(min_lon, max_lon),
         )
     now = utcnow()
     if filters.overdue is True:
-        query = query.where(WorkOrder.status.in_(OPEN), WorkOrder.due_at < now)  # type: ignore[attr-defined]
+        query = query.where(WorkOrder.status.in_(OPEN), col(WorkOrder.due_at) < now)  # type: ignore[attr-defined]
     elif filters.overdue is False:
         query = query.where(
-            or_(WorkOrder.status.not_in(OPEN), WorkOrder.due_at >= now)  # type: ignore[attr-defined]
+            or_(WorkOrder.status.not_in(OPEN), col(WorkOrder.due_at) >= now)  # type: ignore[attr-defined]
         )
     total = (await tx.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     rows = (
@@ -500,11 +505,11 @@ async def request_counts(tx: AsyncSession, ids: list[int]) -> dict[int, int]:
     if not ids:
         return {}
     rows = await tx.execute(
-        select(ServiceRequest.work_order_id, func.count())
-        .where(ServiceRequest.work_order_id.in_(ids))  # type: ignore[union-attr]
-        .group_by(ServiceRequest.work_order_id)
+        select(col(ServiceRequest.work_order_id), func.count())
+        .where(col(ServiceRequest.work_order_id).in_(ids))
+        .group_by(col(ServiceRequest.work_order_id))
     )
-    return {int(wo_id): int(count) for wo_id, count in rows.all()}
+    return {int(wo_id): int(count) for wo_id, count in rows.all() if wo_id is not None}
 
 
 async def to_public_many(tx: AsyncSession, orders: list[WorkOrder]) -> list[WorkOrderPublic]:
@@ -530,7 +535,10 @@ async def history(tx: AsyncSession, work_order_id: int) -> list[AuditEventPublic
     rows = (
         await tx.execute(
             select(AuditEvent)
-            .where(AuditEvent.entity_type == "work_order", AuditEvent.entity_id == work_order_id)
+            .where(
+                col(AuditEvent.entity_type) == "work_order",
+                col(AuditEvent.entity_id) == work_order_id,
+            )
             .order_by(AuditEvent.id)  # type: ignore[arg-type]
         )
     ).scalars()
@@ -545,8 +553,8 @@ async def detail(
         (
             await tx.execute(
                 select(ServiceRequest)
-                .where(ServiceRequest.work_order_id == wo.id)
-                .order_by(ServiceRequest.id)  # type: ignore[arg-type]
+                .where(col(ServiceRequest.work_order_id) == wo.id)
+                .order_by(col(ServiceRequest.id))
             )
         ).scalars()
     )
