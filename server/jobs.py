@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from server.accounts.models import AccessToken, StreamTicket
 from server.audit import record
 from server.db import Database
-from server.dbtypes import UTCDateTime, utcnow
+from server.dbtypes import UTCDateTime, dialect_name, utcnow
 from server.live import bus as live
 from server.notify.jobs import DeliveryReport, deliver_pushes
 from server.notify.models import FINAL_STATES, DispatcherNotice, PushMessage, PushSubscription
@@ -57,7 +57,7 @@ class JobRun(SQLModel, table=True):
 async def record_run(db: Database, name: str, seconds: float, *, failed: bool) -> None:
     """Add one run to the job's row (one upsert in its own short transaction)."""
     async with db.transaction() as tx:
-        insert = pg_insert if tx.bind.dialect.name == "postgresql" else sqlite_insert
+        insert = pg_insert if dialect_name(tx) == "postgresql" else sqlite_insert
         now = utcnow()
         statement = insert(JobRun).values(
             name=name,
@@ -223,10 +223,10 @@ async def prune_expired_data(
     cutoff = now - timedelta(days=settings.push_retention_days)
     report = PruneReport()
     async with db.transaction() as tx:
-        expired_sessions = select(AccessToken.id).where(
-            AccessToken.kind == "session",  # type: ignore[arg-type]
-            AccessToken.expires_at.is_not(None),  # type: ignore[union-attr]
-            AccessToken.expires_at < now,  # type: ignore[operator]
+        expired_sessions = select(col(AccessToken.id)).where(
+            col(AccessToken.kind) == "session",
+            col(AccessToken.expires_at).is_not(None),
+            col(AccessToken.expires_at) < now,
         )
         await tx.execute(  # stream tickets live a minute; those of expired sessions go too
             delete(StreamTicket).where(
@@ -243,18 +243,20 @@ async def prune_expired_data(
         result = await tx.execute(
             delete(PushMessage).where(
                 PushMessage.state.in_(FINAL_STATES),  # type: ignore[attr-defined]
-                PushMessage.finished_at < cutoff,  # type: ignore[operator]
+                col(PushMessage.finished_at) < cutoff,
             )
         )
         report.push_messages = result.rowcount  # type: ignore[attr-defined]
         stale = (
             await tx.execute(
-                select(PushSubscription.id)
-                .join(ServiceRequest, ServiceRequest.id == PushSubscription.request_id)  # type: ignore[arg-type]
-                .where(ServiceRequest.status == "closed", ServiceRequest.closed_at < cutoff)  # type: ignore[operator]
+                select(col(PushSubscription.id))
+                .join(ServiceRequest, col(ServiceRequest.id) == col(PushSubscription.request_id))
+                .where(
+                    col(ServiceRequest.status) == "closed", col(ServiceRequest.closed_at) < cutoff
+                )
             )
         ).scalars()
-        stale_ids = [int(i) for i in stale]
+        stale_ids = [int(i) for i in stale if i is not None]
         if stale_ids:
             await forget_subscriptions(tx, stale_ids, final_state="expired")
         report.subscriptions = len(stale_ids)

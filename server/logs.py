@@ -17,6 +17,7 @@ from collections.abc import MutableMapping
 from typing import IO, Any
 
 import structlog
+from litestar.enums import ScopeType
 from litestar.logging.config import LoggingConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -142,7 +143,7 @@ class RequestLogMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         given = ""

@@ -26,6 +26,7 @@ from prometheus_client import (
     generate_latest,
 )
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from server.accounts.auth import public_guard
 from server.jobs import JobRun
@@ -74,27 +75,27 @@ async def _database_registry(tx: Any) -> CollectorRegistry:
 
     await grouped(
         "tournee_push_outbox", "Push outbox rows by state", ["state"],
-        select(PushMessage.state, func.count()).group_by(PushMessage.state),
+        select(col(PushMessage.state), func.count()).group_by(col(PushMessage.state)),
     )  # fmt: skip
     await grouped(
         "tournee_push_failed", "Pushes given up, by the push service's last HTTP status",
         ["last_status"],
-        select(PushMessage.last_status, func.count())
-        .where(PushMessage.state == "failed").group_by(PushMessage.last_status),
+        select(col(PushMessage.last_status), func.count())
+        .where(col(PushMessage.state) == "failed").group_by(col(PushMessage.last_status)),
     )  # fmt: skip
     await grouped(
         "tournee_photo_jobs", "Photo jobs by status (pending = backlog)", ["status"],
-        select(PhotoJob.status, func.count()).group_by(PhotoJob.status),
+        select(col(PhotoJob.status), func.count()).group_by(col(PhotoJob.status)),
     )  # fmt: skip
     await grouped(
         "tournee_sync_mutations", "Sync mutations received, by outcome", ["outcome"],
-        select(SyncMutation.outcome, func.count()).group_by(SyncMutation.outcome),
+        select(col(SyncMutation.outcome), func.count()).group_by(col(SyncMutation.outcome)),
     )  # fmt: skip
     await grouped(
         "tournee_sync_mutations_by_name", "Sync mutations received, by mutation and outcome",
         ["name", "outcome"],
-        select(SyncMutation.name, SyncMutation.outcome, func.count())
-        .group_by(SyncMutation.name, SyncMutation.outcome),
+        select(col(SyncMutation.name), col(SyncMutation.outcome), func.count())
+        .group_by(col(SyncMutation.name), col(SyncMutation.outcome)),
     )  # fmt: skip
     runs = (await tx.execute(select(JobRun))).scalars().all()
     for metric, doc, value in (
@@ -108,8 +109,8 @@ async def _database_registry(tx: Any) -> CollectorRegistry:
             gauge.labels(run.name).set(float(getattr(run, value)))
     await grouped(
         "tournee_sync_conflicts", "Sync conflicts opened, by status and kind", ["status", "kind"],
-        select(SyncConflict.status, SyncConflict.kind, func.count())
-        .group_by(SyncConflict.status, SyncConflict.kind),
+        select(col(SyncConflict.status), col(SyncConflict.kind), func.count())
+        .group_by(col(SyncConflict.status), col(SyncConflict.kind)),
     )  # fmt: skip
     return registry
 

@@ -44,10 +44,10 @@ from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from server.db import Database
-from server.dbtypes import UTCDateTime, utcnow
+from server.dbtypes import UTCDateTime, dialect_name, utcnow
 from server.settings import Limits, Settings
 
 
@@ -81,7 +81,7 @@ async def hit(db: Database, counts: Sequence[tuple[str, str, Limits]], now: date
     epoch = int(now.timestamp())
     try:
         async with db.transaction() as tx:
-            insert = pg_insert if tx.bind.dialect.name == "postgresql" else sqlite_insert
+            insert = pg_insert if dialect_name(tx) == "postgresql" else sqlite_insert
             refusals: list[int] = []
             for scope, client, limits in counts:
                 for most, seconds in limits:
@@ -93,15 +93,15 @@ async def hit(db: Database, counts: Sequence[tuple[str, str, Limits]], now: date
                         insert(RateLimitWindow)
                         .values(key=key, window_end=end, hits=1)
                         .on_conflict_do_update(
-                            index_elements=["key"], set_={"hits": RateLimitWindow.hits + 1}
+                            index_elements=["key"], set_={"hits": col(RateLimitWindow.hits) + 1}
                         )
-                        .returning(RateLimitWindow.hits)
+                        .returning(col(RateLimitWindow.hits))
                     )
                     current = int((await tx.execute(statement)).scalar_one()) - 1
                     previous = (
                         await tx.execute(
-                            select(RateLimitWindow.hits).where(
-                                RateLimitWindow.key == f"{prefix}{start - seconds}"[:200]  # type: ignore[arg-type]
+                            select(col(RateLimitWindow.hits)).where(
+                                col(RateLimitWindow.key) == f"{prefix}{start - seconds}"[:200]
                             )
                         )
                     ).scalar_one_or_none() or 0

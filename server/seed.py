@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server import demo_data
 from server.accounts.auth import hash_password
@@ -63,8 +64,8 @@ def demo_city() -> CityData:
 async def seed_reference(tx: AsyncSession) -> dict[str, int]:
     """Boroughs, service types and crews. Returns crew ids by code."""
     await apply(tx, demo_city())
-    rows = (await tx.execute(select(Crew.code, Crew.id))).all()
-    return {str(code): int(crew_id) for code, crew_id in rows}
+    rows = (await tx.execute(select(col(Crew.code), col(Crew.id)))).all()
+    return {str(code): int(crew_id) for code, crew_id in rows if crew_id is not None}
 
 
 def demo_users() -> list[tuple[str, str, str, str | None]]:
@@ -198,7 +199,7 @@ async def has_admin(settings: Settings) -> bool:
     db = Database(settings)
     try:
         async with db.transaction() as tx:
-            found = await tx.execute(select(User.id).where(User.role == "admin").limit(1))
+            found = await tx.execute(select(col(User.id)).where(col(User.role) == "admin").limit(1))
             return found.first() is not None
     finally:
         await db.dispose()
@@ -239,13 +240,13 @@ async def create_user_cli(
             crew_id = None
             if crew_code:
                 crew = (
-                    await tx.execute(select(Crew).where(Crew.code == crew_code))
+                    await tx.execute(select(Crew).where(col(Crew.code) == crew_code))
                 ).scalar_one_or_none()
                 if crew is None:
                     raise ConfigError(f"no crew has the code {crew_code!r}")
                 crew_id = crew.id
             taken = (
-                await tx.execute(select(User.id).where(User.username == username.lower()))
+                await tx.execute(select(col(User.id)).where(col(User.username) == username.lower()))
             ).first()
             if taken is not None:
                 raise ConfigError(f"the username {username.lower()!r} is already taken")

@@ -27,6 +27,7 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from server.accounts.models import AccessToken, StreamTicket, User
 from server.dbtypes import utcnow
@@ -124,7 +125,7 @@ async def _redeem_stream_ticket(session: Any, ticket: str) -> int | None:
         return None
     token_id = (
         await session.execute(
-            select(StreamTicket.token_id).where(StreamTicket.ticket_hash == digest)  # type: ignore[arg-type]
+            select(col(StreamTicket.token_id)).where(col(StreamTicket.ticket_hash) == digest)
         )
     ).scalar_one()
     return int(token_id)
@@ -168,7 +169,7 @@ async def resolve_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor
             raise Unauthorized("token_expired")
         if access.last_seen_at is None or now - access.last_seen_at > LAST_SEEN_RESOLUTION:
             await session.execute(
-                update(AccessToken).where(AccessToken.id == access.id).values(last_seen_at=now)  # type: ignore[arg-type]
+                update(AccessToken).where(AccessToken.id == access.id).values(last_seen_at=now)
             )
     assert access.id is not None and user.id is not None
     actor = Actor(

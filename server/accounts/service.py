@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.accounts.auth import (
     Actor,
@@ -35,7 +36,7 @@ from server.settings import Settings
 
 async def login(tx: AsyncSession, data: LoginRequest, settings: Settings) -> LoginResponse:
     user = (
-        await tx.execute(select(User).where(User.username == data.username.strip().lower()))
+        await tx.execute(select(User).where(col(User.username) == data.username.strip().lower()))
     ).scalar_one_or_none()
     if not verify_password(user.password_hash if user else None, data.password) or user is None:
         raise Unauthorized("invalid_credentials")
@@ -118,12 +119,12 @@ async def current_user(tx: AsyncSession, actor: Actor) -> User:
 
 
 async def list_users(tx: AsyncSession) -> list[User]:
-    return list((await tx.execute(select(User).order_by(User.username))).scalars())  # type: ignore[arg-type]
+    return list((await tx.execute(select(User).order_by(User.username))).scalars())
 
 
 async def create_user(tx: AsyncSession, data: UserCreate, actor: Actor) -> User:
     username = data.username.lower()
-    exists = (await tx.execute(select(User.id).where(User.username == username))).first()
+    exists = (await tx.execute(select(col(User.id)).where(col(User.username) == username))).first()
     if exists:
         raise Conflict("duplicate_username", username=username)
     if data.role == "crew" and data.crew_id is None:
@@ -183,15 +184,15 @@ async def list_devices(
     tx: AsyncSession, crew_id: int | None, include_revoked: bool
 ) -> list[DevicePublic]:
     query = (
-        select(AccessToken, User.username)
-        .join(User, User.id == AccessToken.user_id)  # type: ignore[arg-type]
-        .where(AccessToken.kind == "device")
+        select(AccessToken, col(User.username))
+        .join(User, col(User.id) == col(AccessToken.user_id))
+        .where(col(AccessToken.kind) == "device")
     )
     if crew_id is not None:
-        query = query.where(AccessToken.crew_id == crew_id)
+        query = query.where(col(AccessToken.crew_id) == crew_id)
     if not include_revoked:
-        query = query.where(AccessToken.revoked_at.is_(None))  # type: ignore[union-attr]
-    rows = await tx.execute(query.order_by(AccessToken.id))  # type: ignore[arg-type]
+        query = query.where(col(AccessToken.revoked_at).is_(None))
+    rows = await tx.execute(query.order_by(col(AccessToken.id)))
     return [_device_public(access, username) for access, username in rows.all()]
 
 
@@ -212,7 +213,9 @@ def _device_public(access: AccessToken, username: str) -> DevicePublic:
 async def revoke_device(tx: AsyncSession, device_id: int, actor: Actor) -> DevicePublic:
     access = (
         await tx.execute(
-            select(AccessToken).where(AccessToken.id == device_id, AccessToken.kind == "device")
+            select(AccessToken).where(
+                col(AccessToken.id) == device_id, col(AccessToken.kind) == "device"
+            )
         )
     ).scalar_one_or_none()
     if access is None:

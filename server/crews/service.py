@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from litestar.di import NamedDependency
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.accounts.auth import Actor
 from server.accounts.models import User
@@ -27,10 +28,10 @@ async def list_crews(
 ) -> list[CrewPublic]:
     query = select(Crew)
     if borough:
-        query = query.where(Crew.borough_code == borough)
+        query = query.where(col(Crew.borough_code) == borough)
     if kind:
-        query = query.where(Crew.kind == kind)
-    crews = list((await tx.execute(query.order_by(Crew.name))).scalars())  # type: ignore[arg-type]
+        query = query.where(col(Crew.kind) == kind)
+    crews = list((await tx.execute(query.order_by(col(Crew.name)))).scalars())
     return await to_public(tx, crews, load)
 
 
@@ -56,7 +57,7 @@ async def to_public(tx: AsyncSession, crews: list[Crew], load: CrewLoad) -> list
         CrewPublic(
             **crew.model_dump(include={"id", "code", "name", "borough_code", "kind", "active"}),
             members=members.get(crew.id or 0, []),
-            open_work_orders=int(counts.get(crew.id, 0)),
+            open_work_orders=int(counts.get(crew.id or 0, 0)),
         )
         for crew in crews
     ]
@@ -71,7 +72,7 @@ async def get_crew(tx: AsyncSession, crew_id: int) -> Crew:
 
 async def create_crew(tx: AsyncSession, data: CrewCreate, actor: Actor) -> Crew:
     await check_borough(tx, data.borough_code)
-    if (await tx.execute(select(Crew.id).where(Crew.code == data.code))).first():
+    if (await tx.execute(select(col(Crew.id)).where(col(Crew.code) == data.code))).first():
         raise Conflict("duplicate_code", code=data.code)
     crew = Crew.model_validate(data.model_dump())
     tx.add(crew)

@@ -290,11 +290,11 @@ async def event_stream(
                     continue
                 if raw is None:
                     break
-                batch = [raw]
+                batch: list[bytes | None] = [raw]
                 if coalesce_s > 0:
                     await asyncio.sleep(min(coalesce_s, max(0.0, deadline - loop.time())))
                     while not queue.empty():
-                        batch.append(queue.get_nowait())
+                        batch.append(queue.get_nowait())  # None (the end) included
                 ending = None in batch
                 if session is not None and any(
                     raw is not None and _ends_session(raw, token_id) for raw in batch

@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import aliased
+from sqlmodel import col
 
 from server.db import Database
 from server.dbtypes import utcnow
@@ -108,25 +109,28 @@ async def claim_due_messages(
     # overtaken by the status push enqueued after it (both carry the request's Topic).
     older = aliased(PushMessage)
     has_older = exists().where(
-        older.subscription_id == PushMessage.subscription_id,
-        older.state == "pending",
-        older.id < PushMessage.id,
+        col(older.subscription_id) == col(PushMessage.subscription_id),
+        col(older.state) == "pending",
+        col(older.id) < col(PushMessage.id),
     )
     async with db.transaction() as tx:
         rows = (
             await tx.execute(
-                select(PushMessage, PushSubscription, ServiceRequest.tracking_token)
-                .join(PushSubscription, PushSubscription.id == PushMessage.subscription_id)  # type: ignore[arg-type]
-                .join(ServiceRequest, ServiceRequest.id == PushMessage.request_id)  # type: ignore[arg-type]
+                select(PushMessage, PushSubscription, col(ServiceRequest.tracking_token))
+                .join(
+                    PushSubscription, col(PushSubscription.id) == col(PushMessage.subscription_id)
+                )
+                .join(ServiceRequest, col(ServiceRequest.id) == col(PushMessage.request_id))
                 .where(
-                    PushMessage.state == "pending",  # type: ignore[arg-type]
-                    PushMessage.next_attempt_at <= now,  # type: ignore[arg-type]
-                    PushMessage.claimed_until.is_(None) | (PushMessage.claimed_until < now),  # type: ignore[union-attr,operator]
+                    col(PushMessage.state) == "pending",
+                    col(PushMessage.next_attempt_at) <= now,
+                    col(PushMessage.claimed_until).is_(None)
+                    | (col(PushMessage.claimed_until) < now),
                     ~has_older,
                 )
                 .order_by(PushMessage.next_attempt_at, PushMessage.id)  # type: ignore[arg-type]
                 .limit(limit)
-                .with_for_update(skip_locked=True, of=PushMessage)  # type: ignore[arg-type]
+                .with_for_update(skip_locked=True, of=PushMessage)
             )
         ).all()
         for message, subscription, tracking_token in rows:
@@ -245,12 +249,14 @@ async def _record(
             # followed loses it.
             dead = (
                 await tx.execute(
-                    select(PushSubscription.id).where(
-                        PushSubscription.endpoint_hash.in_(gone_endpoints)  # type: ignore[attr-defined]
+                    select(col(PushSubscription.id)).where(
+                        col(PushSubscription.endpoint_hash).in_(gone_endpoints)
                     )
                 )
             ).scalars()
-            await forget_subscriptions(tx, [int(i) for i in dead], final_state="gone")
+            await forget_subscriptions(
+                tx, [int(i) for i in dead if i is not None], final_state="gone"
+            )
 
 
 async def deliver_pushes(

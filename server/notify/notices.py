@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.accounts.auth import Actor
 from server.dbtypes import utcnow
@@ -29,7 +30,7 @@ async def list_notices(
     if open_only:
         query = query.where(DispatcherNotice.acknowledged_at.is_(None))  # type: ignore[union-attr]
     if before_id is not None:
-        query = query.where(DispatcherNotice.id < before_id)  # type: ignore[operator]
+        query = query.where(col(DispatcherNotice.id) < before_id)
     return [_public(n) for n in (await tx.execute(query)).scalars()]
 
 
@@ -37,7 +38,7 @@ async def acknowledge(tx: AsyncSession, notice_id: int, actor: Actor) -> NoticeP
     """Idempotent: the first dispatcher's acknowledgement is kept."""
     notice = (
         await tx.execute(
-            select(DispatcherNotice).where(DispatcherNotice.id == notice_id).with_for_update()
+            select(DispatcherNotice).where(col(DispatcherNotice.id) == notice_id).with_for_update()
         )
     ).scalar_one_or_none()
     if notice is None:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from cryptography.exceptions import UnsupportedAlgorithm
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.dbtypes import utcnow
 from server.errors import Invalid
@@ -187,8 +188,8 @@ async def subscribe(
     existing = (
         await tx.execute(
             select(PushSubscription).where(
-                PushSubscription.request_id == request.id,
-                PushSubscription.endpoint_hash == digest,
+                col(PushSubscription.request_id) == request.id,
+                col(PushSubscription.endpoint_hash) == digest,
             )
         )
     ).scalar_one_or_none()
@@ -236,8 +237,8 @@ async def unsubscribe(tx: AsyncSession, tracking_token: str, endpoint: str) -> N
     found = (
         await tx.execute(
             select(PushSubscription).where(
-                PushSubscription.request_id == request.id,
-                PushSubscription.endpoint_hash == endpoint_hash(endpoint),
+                col(PushSubscription.request_id) == request.id,
+                col(PushSubscription.endpoint_hash) == endpoint_hash(endpoint),
             )
         )
     ).scalar_one_or_none()

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.errors import Invalid, NotFound
 from server.open311.models import (
@@ -33,14 +34,14 @@ def localized(row: Any, base: str, lang: str) -> Any:
 
 async def _active_types(tx: AsyncSession) -> list[ServiceType]:
     rows = await tx.execute(
-        select(ServiceType).where(ServiceType.active.is_(True)).order_by(ServiceType.code)  # type: ignore[attr-defined, arg-type]
+        select(ServiceType).where(col(ServiceType.active).is_(True)).order_by(col(ServiceType.code))
     )
     return list(rows.scalars())
 
 
 async def type_by_code(tx: AsyncSession, code: str) -> ServiceType | None:
     st = (
-        await tx.execute(select(ServiceType).where(ServiceType.code == code))
+        await tx.execute(select(ServiceType).where(col(ServiceType.code) == code))
     ).scalar_one_or_none()
     return st if st is not None and st.active else None
 
@@ -48,15 +49,17 @@ async def type_by_code(tx: AsyncSession, code: str) -> ServiceType | None:
 async def attributes_of(tx: AsyncSession, service_type_id: int) -> list[Open311ServiceAttribute]:
     rows = await tx.execute(
         select(Open311ServiceAttribute)
-        .where(Open311ServiceAttribute.service_type_id == service_type_id)
-        .order_by(Open311ServiceAttribute.order, Open311ServiceAttribute.code)  # type: ignore[arg-type]
+        .where(col(Open311ServiceAttribute.service_type_id) == service_type_id)
+        .order_by(col(Open311ServiceAttribute.order), col(Open311ServiceAttribute.code))
     )
     return list(rows.scalars())
 
 
 async def list_services(tx: AsyncSession, lang: str) -> list[dict[str, Any]]:
     with_attributes = set(
-        (await tx.execute(select(Open311ServiceAttribute.service_type_id).distinct())).scalars()
+        (
+            await tx.execute(select(col(Open311ServiceAttribute.service_type_id)).distinct())
+        ).scalars()
     )
     return [
         {

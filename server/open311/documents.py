@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.audit import AuditEvent
 from server.open311.definitions import localized
@@ -122,9 +123,9 @@ async def _ready(tx: AsyncSession, shas: Iterable[str]) -> set[str]:
     if not wanted:
         return set()
     rows = await tx.execute(
-        select(Photo.sha256).where(
-            Photo.sha256.in_(wanted),  # type: ignore[attr-defined]
-            Photo.derivatives_at.is_not(None),  # type: ignore[union-attr]
+        select(col(Photo.sha256)).where(
+            col(Photo.sha256).in_(wanted),
+            col(Photo.derivatives_at).is_not(None),
         )
     )
     return set(rows.scalars())
@@ -226,13 +227,13 @@ async def request_updates(
     """One update per (work-order status change, linked request); ids are stable."""
     start, end = window(start, end)
     stmt = select(AuditEvent).where(
-        AuditEvent.entity_type == "work_order",
-        AuditEvent.action.in_(_STATUS_ACTIONS),  # type: ignore[attr-defined]
-        AuditEvent.at >= start,
+        col(AuditEvent.entity_type) == "work_order",
+        col(AuditEvent.action).in_(_STATUS_ACTIONS),
+        col(AuditEvent.at) >= start,
     )
     if end is not None:
-        stmt = stmt.where(AuditEvent.at <= end)
-    stmt = stmt.order_by(AuditEvent.at, AuditEvent.id).limit(MAX_RESULTS * 4)  # type: ignore[arg-type]
+        stmt = stmt.where(col(AuditEvent.at) <= end)
+    stmt = stmt.order_by(col(AuditEvent.at), col(AuditEvent.id)).limit(MAX_RESULTS * 4)
     events = [e for e in (await tx.execute(stmt)).scalars() if "status" in (e.changes or {})]
     if not events:
         return []
@@ -280,8 +281,8 @@ async def request_updates(
 async def _after_photos(tx: AsyncSession, wo_ids: set[int]) -> dict[int, str]:
     rows = await tx.execute(
         select(WorkOrderPhoto)
-        .where(WorkOrderPhoto.work_order_id.in_(wo_ids), WorkOrderPhoto.kind == "after")  # type: ignore[attr-defined]
-        .order_by(WorkOrderPhoto.created_at)  # type: ignore[arg-type]
+        .where(col(WorkOrderPhoto.work_order_id).in_(wo_ids), col(WorkOrderPhoto.kind) == "after")
+        .order_by(col(WorkOrderPhoto.created_at))
     )
     found: dict[int, str] = {}
     for photo in rows.scalars():

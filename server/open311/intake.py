@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.errors import Invalid
 from server.open311.definitions import attributes_of, type_by_code, validate_answers
@@ -83,9 +84,9 @@ async def _locate_by_address(tx: AsyncSession, address: str) -> tuple[float, flo
     """No geocoder here: reuse the position of an earlier request at the very same address."""
     row = (
         await tx.execute(
-            select(ServiceRequest.lat, ServiceRequest.lon)
-            .where(func.lower(ServiceRequest.address) == address.lower())
-            .order_by(ServiceRequest.created_at.desc())  # type: ignore[attr-defined]
+            select(col(ServiceRequest.lat), col(ServiceRequest.lon))
+            .where(func.lower(col(ServiceRequest.address)) == address.lower())
+            .order_by(col(ServiceRequest.created_at).desc())
             .limit(1)
         )
     ).first()

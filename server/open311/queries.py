@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.dbtypes import MAX_ID, utcnow
 from server.errors import Invalid
@@ -94,16 +95,16 @@ async def find_requests(
             )
         if query.statuses and set(query.statuses) != {"open", "closed"}:
             if "closed" in query.statuses:
-                stmt = stmt.where(ServiceRequest.status == "closed")
+                stmt = stmt.where(col(ServiceRequest.status) == "closed")
             else:
-                stmt = stmt.where(ServiceRequest.status != "closed")
+                stmt = stmt.where(col(ServiceRequest.status) != "closed")
         start, end = window(query.start, query.end)
-        stmt = stmt.where(ServiceRequest.created_at >= start)
+        stmt = stmt.where(col(ServiceRequest.created_at) >= start)
         if end is not None:
-            stmt = stmt.where(ServiceRequest.created_at <= end)
+            stmt = stmt.where(col(ServiceRequest.created_at) <= end)
     # newest first, the id breaking ties: a stable order, so pages neither skip nor repeat
     stmt = (
-        stmt.order_by(ServiceRequest.created_at.desc(), ServiceRequest.id.desc())  # type: ignore[attr-defined, union-attr]
+        stmt.order_by(col(ServiceRequest.created_at).desc(), col(ServiceRequest.id).desc())
         .limit(page.size)
         .offset((page.number - 1) * page.size)
     )
@@ -120,7 +121,9 @@ async def request_by_id(tx: AsyncSession, raw_id: str) -> ServiceRequest:
 
 async def request_by_token(tx: AsyncSession, token: str) -> ServiceRequest:
     found = (
-        await tx.execute(select(ServiceRequest).where(ServiceRequest.tracking_token == token[:64]))
+        await tx.execute(
+            select(ServiceRequest).where(col(ServiceRequest.tracking_token) == token[:64])
+        )
     ).scalar_one_or_none()
     if found is None:
         raise Open311NotFound("open311_token_not_found")

@@ -84,7 +84,7 @@ def to_xml(
             _fill(ET.SubElement(root, item_tag or "item"), item)
     else:
         _fill(root, content)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
 def _json_default(value: Any) -> Any:

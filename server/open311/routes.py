@@ -54,7 +54,7 @@ def format_of(path: str) -> Format:
 
 def language_of(request: Request[Any, Any, Any]) -> str:
     locale = request.query_params.get("locale")
-    if locale:
+    if isinstance(locale, str) and locale:
         primary = locale.replace("_", "-").split("-")[0].lower()
         if primary in LANGUAGES:
             return primary

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.dbtypes import utcnow
 from server.errors import DomainError, Forbidden, Invalid, NotFound
@@ -131,7 +132,9 @@ async def authenticate(tx: AsyncSession, raw: str | None) -> Open311ApiKey:
     if not raw:
         raise Forbidden("open311_api_key_required")
     key = (
-        await tx.execute(select(Open311ApiKey).where(Open311ApiKey.key_hash == key_digest(raw)))
+        await tx.execute(
+            select(Open311ApiKey).where(col(Open311ApiKey.key_hash) == key_digest(raw))
+        )
     ).scalar_one_or_none()
     if key is None or key.revoked_at is not None:
         raise Forbidden("open311_api_key_invalid")

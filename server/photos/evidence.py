@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.dbtypes import utcnow
 from server.geo import haversine_m
@@ -105,8 +106,8 @@ async def _reevaluate(
 async def _attachments_of(tx: AsyncSession, work_order_id: int) -> list[WorkOrderPhoto]:
     rows = await tx.execute(
         select(WorkOrderPhoto)
-        .where(WorkOrderPhoto.work_order_id == work_order_id)
-        .order_by(WorkOrderPhoto.created_at, WorkOrderPhoto.id)  # type: ignore[arg-type]
+        .where(col(WorkOrderPhoto.work_order_id) == work_order_id)
+        .order_by(col(WorkOrderPhoto.created_at), col(WorkOrderPhoto.id))
     )
     return list(rows.scalars())
 
@@ -114,9 +115,9 @@ async def _attachments_of(tx: AsyncSession, work_order_id: int) -> list[WorkOrde
 async def present_kinds(tx: AsyncSession, work_order_id: int) -> set[str]:
     """Kinds of evidence whose bytes the server holds (an attachment alone is not evidence)."""
     rows = await tx.execute(
-        select(WorkOrderPhoto.kind)
-        .join(Photo, Photo.sha256 == WorkOrderPhoto.sha256)  # type: ignore[arg-type]
-        .where(WorkOrderPhoto.work_order_id == work_order_id)
+        select(col(WorkOrderPhoto.kind))
+        .join(Photo, col(Photo.sha256) == col(WorkOrderPhoto.sha256))
+        .where(col(WorkOrderPhoto.work_order_id) == work_order_id)
     )
     return set(rows.scalars())
 
@@ -187,7 +188,9 @@ async def on_photo_attached(
 async def on_photo_stored(tx: AsyncSession, sha256: str, settings: Settings) -> None:
     """The bytes arrived: re-evaluate every attachment naming them (EXIF data is known now)."""
     attachments = list(
-        (await tx.execute(select(WorkOrderPhoto).where(WorkOrderPhoto.sha256 == sha256))).scalars()
+        (
+            await tx.execute(select(WorkOrderPhoto).where(col(WorkOrderPhoto.sha256) == sha256))
+        ).scalars()
     )
     by_order: dict[int, list[WorkOrderPhoto]] = {}
     for attachment in attachments:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server import events
 from server.db import Database
@@ -265,11 +266,11 @@ class PurgeReport:
 
 
 def _referenced_by_work_order() -> Any:
-    return exists().where(WorkOrderPhoto.sha256 == Photo.sha256)
+    return exists().where(col(WorkOrderPhoto.sha256) == col(Photo.sha256))
 
 
 def _referenced_by_request() -> Any:
-    return exists().where(RequestPhoto.sha256 == Photo.sha256)
+    return exists().where(col(RequestPhoto.sha256) == col(Photo.sha256))
 
 
 async def purge_photos(
@@ -301,7 +302,9 @@ async def purge_photos(
         withdrawn = list(
             (
                 await tx.execute(
-                    select(Photo.sha256).where(Photo.withdrawn_at >= now - WITHDRAWN_SWEEP)  # type: ignore[operator]
+                    select(col(Photo.sha256)).where(
+                        col(Photo.withdrawn_at) >= now - WITHDRAWN_SWEEP
+                    )
                 )
             ).scalars()
         )
@@ -329,9 +332,9 @@ async def _purge_orphans(db: Database, store: PhotoStore, *, now: datetime, batc
         query = (
             select(Photo)
             .where(
-                Photo.uploaded_at < now - ORPHAN_AGE,  # type: ignore[operator]
+                col(Photo.uploaded_at) < now - ORPHAN_AGE,
                 # a tombstone left by a process that died mid-purge is taken after the lease
-                Photo.purged_at.is_(None) | (Photo.purged_at < now - LEASE),  # type: ignore[union-attr,operator]
+                col(Photo.purged_at).is_(None) | (col(Photo.purged_at) < now - LEASE),
                 *unreferenced,
             )
             .order_by(Photo.uploaded_at)  # type: ignore[arg-type]
@@ -354,7 +357,7 @@ async def _purge_orphans(db: Database, store: PhotoStore, *, now: datetime, batc
         gone = list(
             (
                 await tx.execute(
-                    select(Photo.sha256).where(Photo.sha256.in_(shas), *unreferenced)  # type: ignore[attr-defined]
+                    select(col(Photo.sha256)).where(col(Photo.sha256).in_(shas), *unreferenced)
                 )
             ).scalars()
         )
@@ -369,22 +372,22 @@ async def _purge_expired(
 ) -> int:
     live_order = (
         exists()
-        .where(WorkOrderPhoto.sha256 == Photo.sha256)
-        .where(WorkOrder.id == WorkOrderPhoto.work_order_id)
-        .where(WorkOrder.closed_at.is_(None) | (WorkOrder.closed_at >= cutoff))  # type: ignore[union-attr,operator]
+        .where(col(WorkOrderPhoto.sha256) == col(Photo.sha256))
+        .where(col(WorkOrder.id) == col(WorkOrderPhoto.work_order_id))
+        .where(col(WorkOrder.closed_at).is_(None) | (col(WorkOrder.closed_at) >= cutoff))
     )
     live_request = (
         exists()
-        .where(RequestPhoto.sha256 == Photo.sha256)
-        .where(ServiceRequest.id == RequestPhoto.service_request_id)
-        .where(ServiceRequest.closed_at.is_(None) | (ServiceRequest.closed_at >= cutoff))  # type: ignore[union-attr,operator]
+        .where(col(RequestPhoto.sha256) == col(Photo.sha256))
+        .where(col(ServiceRequest.id) == col(RequestPhoto.service_request_id))
+        .where(col(ServiceRequest.closed_at).is_(None) | (col(ServiceRequest.closed_at) >= cutoff))
     )
     async with db.transaction() as tx:
         query = (
             select(Photo)
             .where(
                 Photo.purged_at.is_(None),  # type: ignore[union-attr]
-                Photo.uploaded_at < cutoff,  # type: ignore[operator]
+                col(Photo.uploaded_at) < cutoff,
                 _referenced_by_work_order() | _referenced_by_request(),
                 ~live_order,
                 ~live_request,

@@ -23,7 +23,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import obstore
 from obstore.store import S3Store
@@ -67,7 +67,7 @@ class S3PhotoStore:
         config["virtual_hosted_style_request"] = not path_style
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        self.store = S3Store(bucket, **config)  # type: ignore[arg-type]
+        self.store = S3Store(bucket, **config)
         self._assembled: dict[str, Path] = {}
 
     def _name(self, key: str) -> str:
@@ -142,7 +142,7 @@ class S3PhotoStore:
                     found.append((name, int(tail)))
         return sorted(found, key=lambda item: item[1])
 
-    async def write_upload(self, upload_id: str, offset: int, src: BinaryIO) -> int:
+    async def write_upload(self, upload_id: str, offset: int, src: IO[bytes]) -> int:
         if offset < 0:
             raise ValueError("offset must be >= 0")
         for name, start in await self._parts(upload_id):

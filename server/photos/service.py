@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.audit import record
 from server.dbtypes import utcnow
@@ -97,11 +98,11 @@ async def public_photo_urls_for_work_order(
 ) -> list[PhotoUrls]:
     """Public copies of a work order's photos that are ready to serve, oldest first."""
     rows = await tx.execute(
-        select(WorkOrderPhoto.sha256)
-        .join(Photo, Photo.sha256 == WorkOrderPhoto.sha256)  # type: ignore[arg-type]
+        select(col(WorkOrderPhoto.sha256))
+        .join(Photo, col(Photo.sha256) == col(WorkOrderPhoto.sha256))
         .where(
-            WorkOrderPhoto.work_order_id == work_order_id,
-            Photo.derivatives_at.is_not(None),  # type: ignore[union-attr]
+            col(WorkOrderPhoto.work_order_id) == work_order_id,
+            col(Photo.derivatives_at).is_not(None),
         )
         .order_by(WorkOrderPhoto.created_at, WorkOrderPhoto.id)  # type: ignore[arg-type]
     )
@@ -115,12 +116,12 @@ async def public_completion_photo(
     None: the completion photo on the citizen's tracking page (never the original)."""
     sha = (
         await tx.execute(
-            select(WorkOrderPhoto.sha256)
-            .join(Photo, Photo.sha256 == WorkOrderPhoto.sha256)  # type: ignore[arg-type]
+            select(col(WorkOrderPhoto.sha256))
+            .join(Photo, col(Photo.sha256) == col(WorkOrderPhoto.sha256))
             .where(
-                WorkOrderPhoto.work_order_id == work_order_id,
-                WorkOrderPhoto.kind == "after",
-                Photo.derivatives_at.is_not(None),  # type: ignore[union-attr]
+                col(WorkOrderPhoto.work_order_id) == work_order_id,
+                col(WorkOrderPhoto.kind) == "after",
+                col(Photo.derivatives_at).is_not(None),
             )
             .order_by(WorkOrderPhoto.created_at, WorkOrderPhoto.id)  # type: ignore[arg-type]
             .limit(1)
@@ -133,11 +134,11 @@ async def public_photo_url(tx: AsyncSession, work_order_id: int, settings: Setti
     """The display URL of a work order's latest ready "after" photo (else any ready photo), or
     None: the image of the citizen's "completed" notification (server/notify/jobs.py)."""
     rows = await tx.execute(
-        select(WorkOrderPhoto.sha256, WorkOrderPhoto.kind)
-        .join(Photo, Photo.sha256 == WorkOrderPhoto.sha256)  # type: ignore[arg-type]
+        select(col(WorkOrderPhoto.sha256), col(WorkOrderPhoto.kind))
+        .join(Photo, col(Photo.sha256) == col(WorkOrderPhoto.sha256))
         .where(
-            WorkOrderPhoto.work_order_id == work_order_id,
-            Photo.derivatives_at.is_not(None),  # type: ignore[union-attr]
+            col(WorkOrderPhoto.work_order_id) == work_order_id,
+            col(Photo.derivatives_at).is_not(None),
         )
         .order_by(WorkOrderPhoto.created_at.desc(), WorkOrderPhoto.id)  # type: ignore[attr-defined]
     )
@@ -155,7 +156,9 @@ async def public_copies_coming(tx: AsyncSession, work_order_id: int) -> bool:
     shas = set(
         (
             await tx.execute(
-                select(WorkOrderPhoto.sha256).where(WorkOrderPhoto.work_order_id == work_order_id)
+                select(col(WorkOrderPhoto.sha256)).where(
+                    col(WorkOrderPhoto.work_order_id) == work_order_id
+                )
             )
         ).scalars()
     )
@@ -163,7 +166,7 @@ async def public_copies_coming(tx: AsyncSession, work_order_id: int) -> bool:
         return False
     ready = (
         await tx.execute(
-            select(Photo.sha256, Photo.derivatives_at).where(Photo.sha256.in_(shas))  # type: ignore[attr-defined]
+            select(col(Photo.sha256), col(Photo.derivatives_at)).where(col(Photo.sha256).in_(shas))
         )
     ).all()
     held = {sha: at for sha, at in ready}
@@ -173,8 +176,8 @@ async def public_copies_coming(tx: AsyncSession, work_order_id: int) -> bool:
     if not making:
         return False
     found = await tx.execute(
-        select(PhotoJob.id)
-        .where(PhotoJob.sha256.in_(making), PhotoJob.status == "pending")  # type: ignore[attr-defined]
+        select(col(PhotoJob.id))
+        .where(col(PhotoJob.sha256).in_(making), col(PhotoJob.status) == "pending")
         .limit(1)
     )
     return found.first() is not None
@@ -241,11 +244,13 @@ async def is_public(tx: AsyncSession, sha256: str) -> bool:
     if photo is None or photo.withdrawn_at is not None or photo.purged_at is not None:
         return False
     found = await tx.execute(
-        select(WorkOrderPhoto.id).where(WorkOrderPhoto.sha256 == sha256).limit(1)
+        select(col(WorkOrderPhoto.id)).where(col(WorkOrderPhoto.sha256) == sha256).limit(1)
     )
     if found.first() is not None:
         return True
-    found = await tx.execute(select(RequestPhoto.id).where(RequestPhoto.sha256 == sha256).limit(1))
+    found = await tx.execute(
+        select(col(RequestPhoto.id)).where(col(RequestPhoto.sha256) == sha256).limit(1)
+    )
     return found.first() is not None
 
 
@@ -262,7 +267,7 @@ async def withdraw_public_copies(
     the bytes are gone within one job interval even if this process dies first.
     """
     photo = (
-        await tx.execute(select(Photo).where(Photo.sha256 == sha256).with_for_update())
+        await tx.execute(select(Photo).where(col(Photo.sha256) == sha256).with_for_update())
     ).scalar_one_or_none()
     if photo is None:
         raise NotFound("photo", sha256)
@@ -281,8 +286,10 @@ async def withdraw_public_copies(
         .values(status="withdrawn", finished_at=now)
     )
     changes = {"photo_withdrawn": [None, sha256]}
-    orders = select(WorkOrderPhoto.work_order_id).where(WorkOrderPhoto.sha256 == sha256)
-    requests = select(RequestPhoto.service_request_id).where(RequestPhoto.sha256 == sha256)
+    orders = select(col(WorkOrderPhoto.work_order_id)).where(col(WorkOrderPhoto.sha256) == sha256)
+    requests = select(col(RequestPhoto.service_request_id)).where(
+        col(RequestPhoto.sha256) == sha256
+    )
     for entity_type, query in (("work_order", orders), ("service_request", requests)):
         for entity_id in sorted(set((await tx.execute(query.distinct())).scalars())):
             await record(

@@ -33,7 +33,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Final, Protocol, runtime_checkable
+from typing import IO, Final, Protocol, runtime_checkable
 
 from litestar.di import NamedDependency
 
@@ -121,7 +121,7 @@ class PhotoStore(Protocol):
         """Remove ``key``; no error if it is already gone."""
         ...
 
-    async def write_upload(self, upload_id: str, offset: int, src: BinaryIO) -> int:
+    async def write_upload(self, upload_id: str, offset: int, src: IO[bytes]) -> int:
         """Write ``src`` (read to its end) at ``offset`` of upload ``upload_id``, dropping any
         bytes stored beyond ``offset`` first (a write whose offset was never recorded).
         Returns how many bytes were written; durable when it returns."""
@@ -225,7 +225,7 @@ class LocalPhotoStore:
             with contextlib.suppress(OSError):  # not empty, or already gone
                 path.parent.rmdir()
 
-    def _write_upload_sync(self, upload_id: str, offset: int, src: BinaryIO) -> int:
+    def _write_upload_sync(self, upload_id: str, offset: int, src: IO[bytes]) -> int:
         path = self.path_for(upload_key(upload_id))
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, _FILE_MODE)
@@ -268,7 +268,7 @@ class LocalPhotoStore:
         check_key(key)
         await asyncio.to_thread(self._delete_sync, key)
 
-    async def write_upload(self, upload_id: str, offset: int, src: BinaryIO) -> int:
+    async def write_upload(self, upload_id: str, offset: int, src: IO[bytes]) -> int:
         if offset < 0:
             raise ValueError("offset must be >= 0")
         return await asyncio.to_thread(self._write_upload_sync, upload_id, offset, src)

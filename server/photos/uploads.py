@@ -18,10 +18,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.accounts.auth import Actor
 from server.db import Database
-from server.dbtypes import utcnow
+from server.dbtypes import dialect_name, utcnow
 from server.errors import Conflict, DomainError, NotFound
 from server.photos import imaging
 from server.photos.evidence import on_photo_stored
@@ -61,7 +62,7 @@ class OffsetMismatch(Conflict):
 
 def _insert(tx: AsyncSession) -> Any:
     assert tx.bind is not None
-    return postgresql.insert if tx.bind.dialect.name == "postgresql" else sqlite.insert
+    return postgresql.insert if dialect_name(tx) == "postgresql" else sqlite.insert
 
 
 def _naive_exif_time(taken: datetime | None, settings: Settings) -> datetime | None:
@@ -178,9 +179,10 @@ async def create_upload(
 
 
 async def _upload_by_sha(tx: AsyncSession, sha256: str, user_id: int | None) -> PhotoUpload | None:
-    owner = PhotoUpload.user_id.is_(None) if user_id is None else PhotoUpload.user_id == user_id  # type: ignore[union-attr]
+    user = col(PhotoUpload.user_id)
+    owner = user.is_(None) if user_id is None else user == user_id
     return (
-        await tx.execute(select(PhotoUpload).where(PhotoUpload.sha256 == sha256, owner))
+        await tx.execute(select(PhotoUpload).where(col(PhotoUpload.sha256) == sha256, owner))
     ).scalar_one_or_none()
 
 
@@ -189,7 +191,7 @@ async def load_upload(
 ) -> PhotoUpload:
     """The upload, if ``actor`` may touch it: its uploader or a dispatcher. Anyone else gets the
     same 404 as for an unknown id (an upload id says nothing about whose it is)."""
-    query = select(PhotoUpload).where(PhotoUpload.id == upload_id)
+    query = select(PhotoUpload).where(col(PhotoUpload.id) == upload_id)
     if for_update:
         query = query.with_for_update()
     upload = (await tx.execute(query)).scalar_one_or_none()

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from server.dbtypes import utcnow
+from server.dbtypes import dialect_name, utcnow
 from server.live import bus as live
 from server.syncapi.models import CrewExit
 from server.workorders.service import TRACKED_FIELDS
@@ -46,7 +46,7 @@ _TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
 
 
 def is_postgres(tx: AsyncSession) -> bool:
-    return tx.bind.dialect.name == "postgresql"
+    return dialect_name(tx) == "postgresql"
 
 
 async def stamp(tx: AsyncSession) -> int:

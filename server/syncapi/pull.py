@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.accounts.auth import Actor
 from server.dbtypes import utcnow
@@ -141,26 +142,28 @@ def _page_queries(
 ) -> list[tuple[Any, str]]:
     """The queries of one page, each with what its rows are: scope, away, away_or_aged, aged."""
     in_tail = or_(
-        WorkOrder.status.in_(OPEN),  # type: ignore[attr-defined]
-        WorkOrder.closed_at >= cutoff,  # type: ignore[operator]
+        col(WorkOrder.status).in_(OPEN),
+        col(WorkOrder.closed_at) >= cutoff,
     )
-    mine = WorkOrder.crew_id == crew_id
-    not_mine = or_(WorkOrder.crew_id.is_(None), WorkOrder.crew_id != crew_id)  # type: ignore[union-attr]
-    exit_join = and_(CrewExit.work_order_id == WorkOrder.id, CrewExit.crew_id == crew_id)
-    later = WorkOrder.id > after  # type: ignore[operator]
+    mine = col(WorkOrder.crew_id) == crew_id
+    not_mine = or_(col(WorkOrder.crew_id).is_(None), col(WorkOrder.crew_id) != crew_id)
+    exit_join = and_(
+        col(CrewExit.work_order_id) == col(WorkOrder.id), col(CrewExit.crew_id) == crew_id
+    )
+    later = col(WorkOrder.id) > after
     if cookie is None:
         return [
             (select(WorkOrder).where(mine, in_tail, later), "scope"),
             (
                 select(WorkOrder)
                 .join(CrewExit, exit_join)
-                .where(not_mine, CrewExit.left_at >= cutoff, later),  # type: ignore[operator]
+                .where(not_mine, col(CrewExit.left_at) >= cutoff, later),
                 "away",
             ),
         ]
     assert since is not None
     return [
-        (select(WorkOrder).where(mine, WorkOrder.change_seq >= seq, later), "scope"),  # type: ignore[operator]
+        (select(WorkOrder).where(mine, col(WorkOrder.change_seq) >= seq, later), "scope"),
         (
             select(WorkOrder)
             .join(CrewExit, exit_join)
@@ -168,8 +171,8 @@ def _page_queries(
                 not_mine,
                 later,
                 or_(
-                    WorkOrder.change_seq >= seq,  # type: ignore[operator]
-                    and_(CrewExit.left_at >= since, CrewExit.left_at < cutoff),  # type: ignore[operator]
+                    col(WorkOrder.change_seq) >= seq,
+                    and_(col(CrewExit.left_at) >= since, col(CrewExit.left_at) < cutoff),
                 ),
             ),
             "away_or_aged",
@@ -178,9 +181,9 @@ def _page_queries(
             select(WorkOrder).where(
                 mine,
                 later,
-                WorkOrder.change_seq < seq,  # type: ignore[operator]
-                WorkOrder.closed_at >= since,  # type: ignore[operator]
-                WorkOrder.closed_at < cutoff,  # type: ignore[operator]
+                col(WorkOrder.change_seq) < seq,
+                col(WorkOrder.closed_at) >= since,
+                col(WorkOrder.closed_at) < cutoff,
             ),
             "aged",
         ),
@@ -192,7 +195,7 @@ async def _fetch(
 ) -> tuple[list[WorkOrder], dict[int, datetime]]:
     """Up to ``limit + 1`` orders of one query, in id order, and when the crew left the away
     ones."""
-    order = WorkOrder.id  # type: ignore[var-annotated]
+    order = WorkOrder.id
     exits_left: dict[int, datetime] = {}
     if not kind.startswith("away"):
         return list((await tx.execute(query.order_by(order).limit(limit + 1))).scalars()), {}
@@ -341,8 +344,8 @@ def _trusted(
 async def _last_mutation_id(tx: AsyncSession, client_id: str, actor: Actor) -> int:
     row = (
         await tx.execute(
-            select(SyncClient.last_mutation_id, SyncClient.user_id).where(
-                SyncClient.client_id == client_id
+            select(col(SyncClient.last_mutation_id), col(SyncClient.user_id)).where(
+                col(SyncClient.client_id) == client_id
             )
         )
     ).first()

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.photos.models import Photo, WorkOrderPhoto
 from server.syncapi.models import SyncConflict
@@ -108,7 +109,7 @@ async def _photos(tx: AsyncSession, ids: list[int]) -> dict[int, list[dict[str, 
             await tx.execute(
                 select(WorkOrderPhoto)
                 .where(WorkOrderPhoto.work_order_id.in_(ids))  # type: ignore[attr-defined]
-                .order_by(WorkOrderPhoto.id)  # type: ignore[arg-type]
+                .order_by(WorkOrderPhoto.id)
             )
         ).scalars()
     )
@@ -117,7 +118,9 @@ async def _photos(tx: AsyncSession, ids: list[int]) -> dict[int, list[dict[str, 
         received = set(
             (
                 await tx.execute(
-                    select(Photo.sha256).where(Photo.sha256.in_({p.sha256 for p in photo_rows}))  # type: ignore[attr-defined]
+                    select(col(Photo.sha256)).where(
+                        col(Photo.sha256).in_({p.sha256 for p in photo_rows})
+                    )
                 )
             ).scalars()
         )
@@ -141,8 +144,8 @@ async def _conflicts(
     conflicts: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     query = select(SyncConflict).where(SyncConflict.work_order_id.in_(ids))  # type: ignore[union-attr]
     if crew_id is not None:
-        query = query.where(SyncConflict.crew_id == crew_id)
-    for c in (await tx.execute(query.order_by(SyncConflict.id))).scalars():  # type: ignore[arg-type]
+        query = query.where(col(SyncConflict.crew_id) == crew_id)
+    for c in (await tx.execute(query.order_by(col(SyncConflict.id)))).scalars():
         conflicts[c.work_order_id or 0].append(
             {
                 "id": c.id,

@@ -439,7 +439,7 @@ async def merge_requests(
     service_type = await tx.get(ServiceType, wo.service_type_id)
     assert service_type is not None
     if earliest is not None:
-        earliest_dt = UTCDateTime().process_result_value(earliest, tx.bind.dialect)  # type: ignore[union-attr]
+        earliest_dt = UTCDateTime().process_result_value(earliest, tx.get_bind().dialect)
         assert earliest_dt is not None
         wo.due_at = min(wo.due_at, due_at_for(service_type, earliest_dt))
     await _save(tx, wo, before, "merged", actor, reason=f"requests {moved}")

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.accounts.auth import Actor
 from server.dbtypes import utcnow
@@ -94,8 +95,8 @@ async def _replayed(
         for row in (
             await tx.execute(
                 select(SyncMutation).where(
-                    SyncMutation.client_id == client_id,
-                    SyncMutation.id.in_([m.id for m in replays]),  # type: ignore[attr-defined]
+                    col(SyncMutation.client_id) == client_id,
+                    col(SyncMutation.id).in_([m.id for m in replays]),
                 )
             )
         ).scalars()
@@ -178,5 +179,6 @@ async def _log(
         )
     # On the table, not the model: one executemany (the ORM's bulk insert would split the
     # rows by which columns are None).
-    await tx.execute(insert_for(tx)(SyncMutation.__table__), log_rows)
+    table = SyncMutation.metadata.tables[SyncMutation.__tablename__]
+    await tx.execute(insert_for(tx)(table), log_rows)
     return results

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import String, cast, literal, null, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from server.accounts.auth import Actor
 from server.dbtypes import utcnow
@@ -130,7 +131,9 @@ async def _lock_orders(
         # Which orders have linked requests, in the same query (the service would look per
         # status change).
         linked = (
-            select(ServiceRequest.id).where(ServiceRequest.work_order_id == WorkOrder.id).exists()
+            select(col(ServiceRequest.id))
+            .where(col(ServiceRequest.work_order_id) == col(WorkOrder.id))
+            .exists()
         )
         query = select(WorkOrder, linked.label("linked"))
     # Lock in id order: two batches touching the same orders never deadlock.
@@ -155,9 +158,9 @@ async def _exits(tx: AsyncSession, crew_id: int, foreign: list[int]) -> set[int]
     return set(
         (
             await tx.execute(
-                select(CrewExit.work_order_id).where(
-                    CrewExit.crew_id == crew_id,
-                    CrewExit.work_order_id.in_(foreign),  # type: ignore[attr-defined]
+                select(col(CrewExit.work_order_id)).where(
+                    col(CrewExit.crew_id) == crew_id,
+                    col(CrewExit.work_order_id).in_(foreign),
                 )
             )
         ).scalars()
@@ -217,13 +220,15 @@ async def _existing_appends(
     entry_hits = [key for kind, key, _ in found if kind == "m" and key in wanted]
     voided = {voids for kind, _, voids in found if kind == "m" and voids in wanted}
     if note_hits:
-        rows = await tx.execute(select(WorkOrderNote).where(WorkOrderNote.id.in_(note_hits)))  # type: ignore[attr-defined]
-        notes = {n.id: n for n in rows.scalars()}
-    if entry_hits:
-        rows = await tx.execute(
-            select(MaterialEntry).where(MaterialEntry.id.in_(entry_hits))  # type: ignore[attr-defined]
+        note_rows = await tx.execute(
+            select(WorkOrderNote).where(col(WorkOrderNote.id).in_(note_hits))
         )
-        materials = {e.id: e for e in rows.scalars()}
+        notes = {n.id: n for n in note_rows.scalars()}
+    if entry_hits:
+        entry_rows = await tx.execute(
+            select(MaterialEntry).where(col(MaterialEntry.id).in_(entry_hits))
+        )
+        materials = {e.id: e for e in entry_rows.scalars()}
     return notes, materials, voided
 
 
@@ -267,18 +272,18 @@ async def _load_previous(tx: AsyncSession, batch: Batch, new: Sequence[MutationI
         return
     rows = await tx.execute(
         select(
-            SyncMutation.work_order_id,
-            SyncMutation.name,
-            SyncMutation.base_version,
-            SyncMutation.args,
+            col(SyncMutation.work_order_id),
+            col(SyncMutation.name),
+            col(SyncMutation.base_version),
+            col(SyncMutation.args),
         )
         .where(
-            SyncMutation.client_id == batch.client_id,
-            SyncMutation.work_order_id.in_(wanted),  # type: ignore[union-attr]
-            SyncMutation.outcome != MutationOutcome.REJECTED.value,
+            col(SyncMutation.client_id) == batch.client_id,
+            col(SyncMutation.work_order_id).in_(wanted),
+            col(SyncMutation.outcome) != MutationOutcome.REJECTED.value,
             or_(
                 *(
-                    SyncMutation.name.startswith(f"{name}@", autoescape=True)  # type: ignore[attr-defined]
+                    col(SyncMutation.name).startswith(f"{name}@", autoescape=True)
                     for name in STATUS_WRITES
                 )
             ),

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import col
 
 from server import events
 from server.syncapi import feed
@@ -79,11 +80,11 @@ async def finish(
     if verdict.conflict is ConflictKind.REASSIGNED_AWAY:
         existing = (
             await tx.execute(
-                select(SyncConflict.id).where(
-                    SyncConflict.work_order_id == wo.id,
-                    SyncConflict.crew_id == batch.crew_id,
-                    SyncConflict.kind == ConflictKind.REASSIGNED_AWAY.value,
-                    SyncConflict.status == "open",
+                select(col(SyncConflict.id)).where(
+                    col(SyncConflict.work_order_id) == wo.id,
+                    col(SyncConflict.crew_id) == batch.crew_id,
+                    col(SyncConflict.kind) == ConflictKind.REASSIGNED_AWAY.value,
+                    col(SyncConflict.status) == "open",
                 )
             )
         ).scalar()
