@@ -143,7 +143,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await db.dispose()
 
     def provide_db(state: State) -> Database:
-        return state.db  # type: ignore[no-any-return]
+        db: Database = state.db
+        return db
 
     def provide_settings() -> Settings:
         return settings

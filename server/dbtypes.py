@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, DateTime, select
-from sqlalchemy.engine import Dialect
+from sqlalchemy import JSON, DateTime, Table, select
+from sqlalchemy.engine import CursorResult, Dialect, Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
@@ -74,7 +74,7 @@ async def references_existing_row(
 ) -> bool:
     """Whether ``value`` names an existing row of the table ``model.field``'s foreign key points
     to (a check a domain can make on another domain's table without importing it)."""
-    column = model.__table__.c[field]  # type: ignore[attr-defined]
+    column = table_of(model).c[field]
     (foreign_key,) = column.foreign_keys
     target = foreign_key.column
     found = await tx.execute(select(target).where(target == value).limit(1))
@@ -84,3 +84,13 @@ async def references_existing_row(
 def dialect_name(tx: AsyncSession) -> str:
     """``"postgresql"`` or ``"sqlite"``: the database behind a session."""
     return str(tx.get_bind().dialect.name)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The model's Core table (for ``insert(...)`` of many plain rows in one executemany)."""
+    return SQLModel.metadata.tables[str(model.__tablename__)]
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched (its result is a CursorResult)."""
+    return int(cast("CursorResult[Any]", result).rowcount)

@@ -20,7 +20,7 @@ from sqlmodel import Field, SQLModel, col
 from server.accounts.models import AccessToken, StreamTicket
 from server.audit import record
 from server.db import Database
-from server.dbtypes import UTCDateTime, dialect_name, utcnow
+from server.dbtypes import UTCDateTime, dialect_name, rowcount, utcnow
 from server.live import bus as live
 from server.notify.jobs import DeliveryReport, deliver_pushes
 from server.notify.models import FINAL_STATES, DispatcherNotice, PushMessage, PushSubscription
@@ -131,11 +131,11 @@ async def escalate_overdue_work_orders(
             await tx.execute(
                 select(WorkOrder)
                 .where(
-                    WorkOrder.status.in_(OPEN),  # type: ignore[attr-defined]
-                    WorkOrder.due_at < now,  # type: ignore[arg-type]
-                    WorkOrder.escalated_at.is_(None),  # type: ignore[union-attr]
+                    col(WorkOrder.status).in_(OPEN),
+                    col(WorkOrder.due_at) < now,
+                    col(WorkOrder.escalated_at).is_(None),
                 )
-                .order_by(WorkOrder.due_at, WorkOrder.id)  # type: ignore[arg-type]
+                .order_by(col(WorkOrder.due_at), col(WorkOrder.id))
                 .limit(SLA_BATCH)
                 .with_for_update(skip_locked=True)
             )
@@ -231,22 +231,22 @@ async def prune_expired_data(
         await tx.execute(  # stream tickets live a minute; those of expired sessions go too
             delete(StreamTicket).where(
                 or_(
-                    StreamTicket.expires_at < now,  # type: ignore[arg-type]
-                    StreamTicket.token_id.in_(expired_sessions),  # type: ignore[attr-defined]
+                    col(StreamTicket.expires_at) < now,
+                    col(StreamTicket.token_id).in_(expired_sessions),
                 )
             )
         )
         result = await tx.execute(
-            delete(AccessToken).where(AccessToken.id.in_(expired_sessions))  # type: ignore[union-attr]
+            delete(AccessToken).where(col(AccessToken.id).in_(expired_sessions))
         )
-        report.sessions = result.rowcount  # type: ignore[attr-defined]
+        report.sessions = rowcount(result)
         result = await tx.execute(
             delete(PushMessage).where(
-                PushMessage.state.in_(FINAL_STATES),  # type: ignore[attr-defined]
+                col(PushMessage.state).in_(FINAL_STATES),
                 col(PushMessage.finished_at) < cutoff,
             )
         )
-        report.push_messages = result.rowcount  # type: ignore[attr-defined]
+        report.push_messages = rowcount(result)
         stale = (
             await tx.execute(
                 select(col(PushSubscription.id))
@@ -261,11 +261,11 @@ async def prune_expired_data(
             await forget_subscriptions(tx, stale_ids, final_state="expired")
         report.subscriptions = len(stale_ids)
         result = await tx.execute(
-            delete(DispatcherNotice).where(DispatcherNotice.created_at < cutoff)  # type: ignore[arg-type]
+            delete(DispatcherNotice).where(col(DispatcherNotice.created_at) < cutoff)
         )
-        report.notices = result.rowcount  # type: ignore[attr-defined]
+        report.notices = rowcount(result)
         result = await tx.execute(
-            delete(RateLimitWindow).where(RateLimitWindow.window_end < now)  # type: ignore[arg-type]
+            delete(RateLimitWindow).where(col(RateLimitWindow.window_end) < now)
         )
-        report.rate_windows = result.rowcount  # type: ignore[attr-defined]
+        report.rate_windows = rowcount(result)
     return report

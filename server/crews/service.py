@@ -41,7 +41,9 @@ async def to_public(tx: AsyncSession, crews: list[Crew], load: CrewLoad) -> list
     if ids:
         users = (
             await tx.execute(
-                select(User).where(User.crew_id.in_(ids), User.active).order_by(User.username)  # type: ignore[union-attr,arg-type]
+                select(User)
+                .where(col(User.crew_id).in_(ids), col(User.active))
+                .order_by(col(User.username))
             )
         ).scalars()
         for user in users:

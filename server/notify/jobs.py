@@ -36,7 +36,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from server.db import Database
-from server.dbtypes import utcnow
+from server.dbtypes import rowcount, utcnow
 from server.notify.models import PushMessage, PushSubscription
 from server.notify.quiet_hours import QuietHours
 from server.notify.service import forget_subscriptions, render_payload
@@ -128,7 +128,7 @@ async def claim_due_messages(
                     | (col(PushMessage.claimed_until) < now),
                     ~has_older,
                 )
-                .order_by(PushMessage.next_attempt_at, PushMessage.id)  # type: ignore[arg-type]
+                .order_by(col(PushMessage.next_attempt_at), col(PushMessage.id))
                 .limit(limit)
                 .with_for_update(skip_locked=True, of=PushMessage)
             )
@@ -208,9 +208,9 @@ async def _record(
         gone_endpoints: set[str] = set()
         for claim, result in results:
             mine = (
-                PushMessage.id == claim.id,
-                PushMessage.claimed_by == worker,
-                PushMessage.state == "pending",
+                col(PushMessage.id) == claim.id,
+                col(PushMessage.claimed_by) == worker,
+                col(PushMessage.state) == "pending",
             )
             attempts = claim.attempts + 1
             if isinstance(result, str):
@@ -240,8 +240,8 @@ async def _record(
             if values.get("state"):
                 values["finished_at"] = now
             values.update(attempts=attempts, claimed_until=None)
-            outcome = await tx.execute(update(PushMessage).where(*mine).values(**values))  # type: ignore[arg-type]
-            if outcome.rowcount == 0:  # type: ignore[attr-defined]
+            outcome = await tx.execute(update(PushMessage).where(*mine).values(**values))
+            if rowcount(outcome) == 0:
                 report.lost_claims += 1
                 log.warning("push %s: claim lost before the result was recorded", claim.id)
         if gone_endpoints:

@@ -26,9 +26,9 @@ async def list_notices(
     tx: AsyncSession, *, open_only: bool, limit: int, before_id: int | None
 ) -> list[NoticePublic]:
     """Newest first; ``before_id`` pages backwards."""
-    query = select(DispatcherNotice).order_by(DispatcherNotice.id.desc()).limit(limit)  # type: ignore[union-attr]
+    query = select(DispatcherNotice).order_by(col(DispatcherNotice.id).desc()).limit(limit)
     if open_only:
-        query = query.where(DispatcherNotice.acknowledged_at.is_(None))  # type: ignore[union-attr]
+        query = query.where(col(DispatcherNotice.acknowledged_at).is_(None))
     if before_id is not None:
         query = query.where(col(DispatcherNotice.id) < before_id)
     return [_public(n) for n in (await tx.execute(query)).scalars()]

@@ -145,11 +145,11 @@ async def _enqueue(
     await tx.execute(
         update(PushMessage)
         .where(
-            PushMessage.subscription_id == subscription.id,  # type: ignore[arg-type]
-            PushMessage.request_id == request.id,  # type: ignore[arg-type]
-            PushMessage.state == "pending",  # type: ignore[arg-type]
-            PushMessage.quiet_exempt.is_(False),  # type: ignore[attr-defined]
-            (PushMessage.claimed_until.is_(None)) | (PushMessage.claimed_until < now),  # type: ignore[union-attr,operator]
+            col(PushMessage.subscription_id) == subscription.id,
+            col(PushMessage.request_id) == request.id,
+            col(PushMessage.state) == "pending",
+            col(PushMessage.quiet_exempt).is_(False),
+            (col(PushMessage.claimed_until).is_(None)) | (col(PushMessage.claimed_until) < now),
         )
         .values(state="superseded", finished_at=now)
     )
@@ -202,17 +202,16 @@ async def subscribe(
         tx.add(existing)
         await tx.flush()
         return SubscriptionPublic(language=language, created=False)
+    assert request.id is not None
     count = (
-        await tx.execute(
-            select(func.count()).where(PushSubscription.request_id == request.id)  # type: ignore[arg-type]
-        )
+        await tx.execute(select(func.count()).where(col(PushSubscription.request_id) == request.id))
     ).scalar_one()
     if count >= MAX_SUBSCRIPTIONS_PER_REQUEST:
         raise Invalid("push_subscriptions_limit", limit=MAX_SUBSCRIPTIONS_PER_REQUEST)
     wo = await tx.get(WorkOrder, request.work_order_id) if request.work_order_id else None
     state = citizen_state(wo.status if wo else None)
     subscription = PushSubscription(
-        request_id=request.id,  # type: ignore[arg-type]
+        request_id=request.id,
         endpoint=endpoint,
         endpoint_hash=digest,
         p256dh=body.subscription.keys.p256dh,
@@ -242,9 +241,9 @@ async def unsubscribe(tx: AsyncSession, tracking_token: str, endpoint: str) -> N
             )
         )
     ).scalar_one_or_none()
-    if found is None:
+    if found is None or found.id is None:
         return
-    await forget_subscriptions(tx, [found.id], final_state="superseded")  # type: ignore[list-item]
+    await forget_subscriptions(tx, [found.id], final_state="superseded")
 
 
 async def forget_subscriptions(
@@ -257,19 +256,19 @@ async def forget_subscriptions(
     await tx.execute(
         update(PushMessage)
         .where(
-            PushMessage.subscription_id.in_(subscription_ids),  # type: ignore[union-attr]
-            PushMessage.state == "pending",  # type: ignore[arg-type]
+            col(PushMessage.subscription_id).in_(subscription_ids),
+            col(PushMessage.state) == "pending",
         )
         .values(state=final_state, finished_at=now, claimed_until=None)
     )
     await tx.execute(
         update(PushMessage)
-        .where(PushMessage.subscription_id.in_(subscription_ids))  # type: ignore[union-attr]
+        .where(col(PushMessage.subscription_id).in_(subscription_ids))
         .values(subscription_id=None)
     )
     for sub in (
         await tx.execute(
-            select(PushSubscription).where(PushSubscription.id.in_(subscription_ids))  # type: ignore[union-attr]
+            select(PushSubscription).where(col(PushSubscription.id).in_(subscription_ids))
         )
     ).scalars():
         await tx.delete(sub)
@@ -292,9 +291,9 @@ async def work_order_changed(
     rows = (
         await tx.execute(
             select(PushSubscription, ServiceRequest)
-            .join(ServiceRequest, ServiceRequest.id == PushSubscription.request_id)  # type: ignore[arg-type]
-            .where(ServiceRequest.work_order_id == wo.id)
-            .order_by(PushSubscription.id)  # type: ignore[arg-type]
+            .join(ServiceRequest, col(ServiceRequest.id) == col(PushSubscription.request_id))
+            .where(col(ServiceRequest.work_order_id) == wo.id)
+            .order_by(col(PushSubscription.id))
         )
     ).all()
     params_by_request: dict[int, dict[str, Any]] = {}

@@ -147,23 +147,21 @@ async def request_documents(
     wo_ids = {r.work_order_id for r in requests if r.work_order_id is not None}
     wos: dict[int, WorkOrder] = {}
     if wo_ids:
-        rows = await tx.execute(select(WorkOrder).where(WorkOrder.id.in_(wo_ids)))  # type: ignore[union-attr]
+        rows = await tx.execute(select(WorkOrder).where(col(WorkOrder.id).in_(wo_ids)))
         wos = {wo.id: wo for wo in rows.scalars() if wo.id is not None}
     extras: dict[int, Open311RequestExtra] = {}
     ids = [r.id for r in requests if r.id is not None]
     if ids:
         rows2 = await tx.execute(
-            select(Open311RequestExtra).where(
-                Open311RequestExtra.service_request_id.in_(ids)  # type: ignore[attr-defined]
-            )
+            select(Open311RequestExtra).where(col(Open311RequestExtra.service_request_id).in_(ids))
         )
         extras = {e.service_request_id: e for e in rows2.scalars()}
     first_photo: dict[int, str] = {}
     if ids:
         rows3 = await tx.execute(
             select(RequestPhoto)
-            .where(RequestPhoto.service_request_id.in_(ids))  # type: ignore[attr-defined]
-            .order_by(RequestPhoto.id)  # type: ignore[arg-type]
+            .where(col(RequestPhoto.service_request_id).in_(ids))
+            .order_by(col(RequestPhoto.id))
         )
         for photo in rows3.scalars():
             first_photo.setdefault(photo.service_request_id, photo.sha256)
@@ -241,8 +239,8 @@ async def request_updates(
     linked: dict[int, list[ServiceRequest]] = {}
     rows = await tx.execute(
         select(ServiceRequest)
-        .where(ServiceRequest.work_order_id.in_(wo_ids))  # type: ignore[union-attr]
-        .order_by(ServiceRequest.id)  # type: ignore[arg-type]
+        .where(col(ServiceRequest.work_order_id).in_(wo_ids))
+        .order_by(col(ServiceRequest.id))
     )
     for request in rows.scalars():
         assert request.work_order_id is not None

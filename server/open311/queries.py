@@ -87,12 +87,12 @@ async def find_requests(
     stmt = select(ServiceRequest)
     if query.ids:
         # service_request_id overrides every other filter
-        stmt = stmt.where(ServiceRequest.id.in_(_ids(query.ids) or [0]))  # type: ignore[union-attr]
+        stmt = stmt.where(col(ServiceRequest.id).in_(_ids(query.ids) or [0]))
     else:
         if query.service_codes:
-            stmt = stmt.join(ServiceType, ServiceType.id == ServiceRequest.service_type_id).where(  # type: ignore[arg-type]
-                ServiceType.code.in_(query.service_codes)  # type: ignore[attr-defined]
-            )
+            stmt = stmt.join(
+                ServiceType, col(ServiceType.id) == col(ServiceRequest.service_type_id)
+            ).where(col(ServiceType.code).in_(query.service_codes))
         if query.statuses and set(query.statuses) != {"open", "closed"}:
             if "closed" in query.statuses:
                 stmt = stmt.where(col(ServiceRequest.status) == "closed")

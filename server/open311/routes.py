@@ -141,7 +141,8 @@ def open311_aware(default: Any) -> Any:
     def handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         if request.url.path.startswith("/open311/"):
             return open311_exception_handler(request, exc)
-        return default(request, exc)  # type: ignore[no-any-return]
+        answer: Response[Any] = default(request, exc)
+        return answer
 
     return handler
 

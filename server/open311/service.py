@@ -113,7 +113,7 @@ async def create_api_key(
 
 
 async def list_api_keys(tx: AsyncSession) -> list[ApiKeyPublic]:
-    rows = (await tx.execute(select(Open311ApiKey).order_by(Open311ApiKey.id))).scalars()  # type: ignore[arg-type]
+    rows = (await tx.execute(select(Open311ApiKey).order_by(col(Open311ApiKey.id)))).scalars()
     return [ApiKeyPublic.model_validate(k.model_dump()) for k in rows]
 
 

@@ -218,7 +218,9 @@ async def on_work_order_changed(
     if is_completed and not was_completed:
         await open_evidence(tx, wo, settings)
     elif was_completed and not is_completed:
-        await tx.execute(delete(WorkOrderEvidence).where(WorkOrderEvidence.work_order_id == wo.id))  # type: ignore[arg-type]
+        await tx.execute(
+            delete(WorkOrderEvidence).where(col(WorkOrderEvidence.work_order_id) == wo.id)
+        )
 
 
 def flag_label(flag: str, language: str, attachment: WorkOrderPhoto, settings: Settings) -> str:

@@ -79,12 +79,12 @@ async def _run_jobs(
     now = utcnow()
     async with db.transaction() as tx:
         query = select(PhotoJob).where(
-            PhotoJob.status == "pending",  # type: ignore[arg-type]
-            PhotoJob.run_after <= now,  # type: ignore[arg-type]
+            col(PhotoJob.status) == "pending",
+            col(PhotoJob.run_after) <= now,
         )
         if sha256 is not None:
-            query = query.where(PhotoJob.sha256 == sha256)  # type: ignore[arg-type]
-        query = query.order_by(PhotoJob.id).limit(limit)  # type: ignore[arg-type]
+            query = query.where(col(PhotoJob.sha256) == sha256)
+        query = query.order_by(col(PhotoJob.id)).limit(limit)
         jobs = list((await tx.execute(_skip_locked(db, query))).scalars())
         claimed = []
         for job in jobs:
@@ -211,8 +211,8 @@ async def check_missing_photos(db: Database, settings: Settings) -> int:
     flagged = 0
     async with db.transaction() as tx:
         query = select(WorkOrderEvidence).where(
-            WorkOrderEvidence.status == "pending",  # type: ignore[arg-type]
-            WorkOrderEvidence.due_at <= now,  # type: ignore[arg-type]
+            col(WorkOrderEvidence.status) == "pending",
+            col(WorkOrderEvidence.due_at) <= now,
         )
         for evidence in list((await tx.execute(_skip_locked(db, query))).scalars()):
             flagged += await _flag_if_missing(tx, evidence, now)
@@ -241,7 +241,7 @@ async def cleanup_abandoned_uploads(
     """Delete uploads untouched for ``older_than`` and their partial bytes; returns the count."""
     cutoff = (now or utcnow()) - older_than
     async with db.transaction() as tx:
-        query = select(PhotoUpload).where(PhotoUpload.updated_at < cutoff)  # type: ignore[arg-type]
+        query = select(PhotoUpload).where(col(PhotoUpload.updated_at) < cutoff)
         uploads = list((await tx.execute(_skip_locked(db, query))).scalars())
         for upload in uploads:
             await tx.delete(upload)
@@ -337,7 +337,7 @@ async def _purge_orphans(db: Database, store: PhotoStore, *, now: datetime, batc
                 col(Photo.purged_at).is_(None) | (col(Photo.purged_at) < now - LEASE),
                 *unreferenced,
             )
-            .order_by(Photo.uploaded_at)  # type: ignore[arg-type]
+            .order_by(col(Photo.uploaded_at))
             .limit(batch)
         )
         photos = list((await tx.execute(_skip_locked(db, query))).scalars())
@@ -345,7 +345,7 @@ async def _purge_orphans(db: Database, store: PhotoStore, *, now: datetime, batc
         if shas:
             await tx.execute(
                 update(Photo)
-                .where(Photo.sha256.in_(shas), Photo.purged_at.is_(None))  # type: ignore[attr-defined,union-attr]
+                .where(col(Photo.sha256).in_(shas), col(Photo.purged_at).is_(None))
                 .values(purged_at=now, derivatives_at=None)
             )
     for sha256 in shas:
@@ -362,8 +362,8 @@ async def _purge_orphans(db: Database, store: PhotoStore, *, now: datetime, batc
             ).scalars()
         )
         if gone:
-            await tx.execute(delete(PhotoJob).where(PhotoJob.sha256.in_(gone)))  # type: ignore[attr-defined]
-            await tx.execute(delete(Photo).where(Photo.sha256.in_(gone)))  # type: ignore[attr-defined]
+            await tx.execute(delete(PhotoJob).where(col(PhotoJob.sha256).in_(gone)))
+            await tx.execute(delete(Photo).where(col(Photo.sha256).in_(gone)))
     return len(shas)
 
 
@@ -386,13 +386,13 @@ async def _purge_expired(
         query = (
             select(Photo)
             .where(
-                Photo.purged_at.is_(None),  # type: ignore[union-attr]
+                col(Photo.purged_at).is_(None),
                 col(Photo.uploaded_at) < cutoff,
                 _referenced_by_work_order() | _referenced_by_request(),
                 ~live_order,
                 ~live_request,
             )
-            .order_by(Photo.uploaded_at)  # type: ignore[arg-type]
+            .order_by(col(Photo.uploaded_at))
             .limit(batch)
         )
         photos = list((await tx.execute(_skip_locked(db, query))).scalars())

@@ -104,7 +104,7 @@ async def public_photo_urls_for_work_order(
             col(WorkOrderPhoto.work_order_id) == work_order_id,
             col(Photo.derivatives_at).is_not(None),
         )
-        .order_by(WorkOrderPhoto.created_at, WorkOrderPhoto.id)  # type: ignore[arg-type]
+        .order_by(col(WorkOrderPhoto.created_at), col(WorkOrderPhoto.id))
     )
     return [public_photo_urls(settings, sha) for sha in dict.fromkeys(rows.scalars())]
 
@@ -123,7 +123,7 @@ async def public_completion_photo(
                 col(WorkOrderPhoto.kind) == "after",
                 col(Photo.derivatives_at).is_not(None),
             )
-            .order_by(WorkOrderPhoto.created_at, WorkOrderPhoto.id)  # type: ignore[arg-type]
+            .order_by(col(WorkOrderPhoto.created_at), col(WorkOrderPhoto.id))
             .limit(1)
         )
     ).scalar_one_or_none()
@@ -140,7 +140,7 @@ async def public_photo_url(tx: AsyncSession, work_order_id: int, settings: Setti
             col(WorkOrderPhoto.work_order_id) == work_order_id,
             col(Photo.derivatives_at).is_not(None),
         )
-        .order_by(WorkOrderPhoto.created_at.desc(), WorkOrderPhoto.id)  # type: ignore[attr-defined]
+        .order_by(col(WorkOrderPhoto.created_at).desc(), col(WorkOrderPhoto.id))
     )
     ready = rows.all()
     chosen = next((sha for sha, kind in ready if kind == "after"), None) or next(
@@ -282,7 +282,7 @@ async def withdraw_public_copies(
     tx.add(photo)
     await tx.execute(
         update(PhotoJob)
-        .where(PhotoJob.sha256 == sha256, PhotoJob.status == "pending")  # type: ignore[arg-type]
+        .where(col(PhotoJob.sha256) == sha256, col(PhotoJob.status) == "pending")
         .values(status="withdrawn", finished_at=now)
     )
     changes = {"photo_withdrawn": [None, sha256]}

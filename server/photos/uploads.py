@@ -277,12 +277,12 @@ async def finish_upload(
         raise
     async with db.transaction() as tx:
         await record_photo(tx, sha256, size, info, settings, user_id)
-        await tx.execute(delete(PhotoUpload).where(PhotoUpload.id == upload_id))  # type: ignore[arg-type]
+        await tx.execute(delete(PhotoUpload).where(col(PhotoUpload.id) == upload_id))
     await store.delete(upload_key(upload_id))
     return UploadStatus(id=upload_id, sha256=sha256, length=size, offset=size, complete=True)
 
 
 async def _abandon(db: Database, store: PhotoStore, upload_id: str) -> None:
     async with db.transaction() as tx:
-        await tx.execute(delete(PhotoUpload).where(PhotoUpload.id == upload_id))  # type: ignore[arg-type]
+        await tx.execute(delete(PhotoUpload).where(col(PhotoUpload.id) == upload_id))
     await store.delete(upload_key(upload_id))

@@ -38,12 +38,12 @@ async def service_type_by_code(tx: AsyncSession, code: str) -> ServiceType:
 async def service_types_by_id(tx: AsyncSession, ids: set[int]) -> dict[int, ServiceType]:
     if not ids:
         return {}
-    rows = (await tx.execute(select(ServiceType).where(ServiceType.id.in_(ids)))).scalars()  # type: ignore[union-attr]
+    rows = (await tx.execute(select(ServiceType).where(col(ServiceType.id).in_(ids)))).scalars()
     return {st.id: st for st in rows if st.id is not None}
 
 
 async def list_service_types(tx: AsyncSession) -> list[ServiceType]:
-    return list((await tx.execute(select(ServiceType).order_by(ServiceType.code))).scalars())
+    return list((await tx.execute(select(ServiceType).order_by(col(ServiceType.code)))).scalars())
 
 
 async def create_service_type(tx: AsyncSession, data: ServiceTypeCreate) -> ServiceType:
@@ -160,11 +160,11 @@ async def list_requests(
 ) -> tuple[list[ServiceRequest], int]:
     query = select(ServiceRequest)
     if status:
-        query = query.where(ServiceRequest.status.in_(status))  # type: ignore[attr-defined]
+        query = query.where(col(ServiceRequest.status).in_(status))
     if unassigned is True:
-        query = query.where(ServiceRequest.work_order_id.is_(None))  # type: ignore[union-attr]
+        query = query.where(col(ServiceRequest.work_order_id).is_(None))
     elif unassigned is False:
-        query = query.where(ServiceRequest.work_order_id.is_not(None))  # type: ignore[union-attr]
+        query = query.where(col(ServiceRequest.work_order_id).is_not(None))
     if service_code:
         st = await service_type_by_code(tx, service_code)
         query = query.where(col(ServiceRequest.service_type_id) == st.id)

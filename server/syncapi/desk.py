@@ -28,6 +28,10 @@ from sync.states import Outcome, Status
 # =========================================================================== dispatcher side
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class ConflictFilters:
     status: str | None = None
@@ -168,11 +172,12 @@ async def _accept_suggestion(
         if not isinstance(value, dict):
             raise bad
         lat, lon = value.get("lat"), value.get("lon")
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lat, lon)):
+        if not (_is_number(lat) and _is_number(lon)):
             raise bad
-        if not (-90 <= float(lat) <= 90 and -180 <= float(lon) <= 180):  # type: ignore[arg-type]
+        assert isinstance(lat, int | float) and isinstance(lon, int | float)
+        if not (-90 <= float(lat) <= 90 and -180 <= float(lon) <= 180):
             raise bad
-        wo.lat, wo.lon = float(lat), float(lon)  # type: ignore[arg-type]
+        wo.lat, wo.lon = float(lat), float(lon)
     elif name in ("title", "description", "address"):
         limit = {"title": 200, "description": 4000, "address": 300}[name]
         if not isinstance(value, str) or len(value) > limit or "\x00" in value:

@@ -108,8 +108,8 @@ async def _photos(tx: AsyncSession, ids: list[int]) -> dict[int, list[dict[str, 
         (
             await tx.execute(
                 select(WorkOrderPhoto)
-                .where(WorkOrderPhoto.work_order_id.in_(ids))  # type: ignore[attr-defined]
-                .order_by(WorkOrderPhoto.id)
+                .where(col(WorkOrderPhoto.work_order_id).in_(ids))
+                .order_by(col(WorkOrderPhoto.id))
             )
         ).scalars()
     )
@@ -142,7 +142,7 @@ async def _conflicts(
 ) -> dict[int, list[dict[str, Any]]]:
     """Conflicts by work order (only the crew's own when ``crew_id`` is given)."""
     conflicts: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    query = select(SyncConflict).where(SyncConflict.work_order_id.in_(ids))  # type: ignore[union-attr]
+    query = select(SyncConflict).where(col(SyncConflict.work_order_id).in_(ids))
     if crew_id is not None:
         query = query.where(col(SyncConflict.crew_id) == crew_id)
     for c in (await tx.execute(query.order_by(col(SyncConflict.id)))).scalars():

@@ -21,6 +21,7 @@ from server.workorders.models import (
     NotePublic,
     PriorityBody,
     TransitionBody,
+    WorkOrder,
     WorkOrderCreate,
     WorkOrderDetail,
     WorkOrderForCrew,
@@ -48,8 +49,8 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
     return (parts[0], parts[1], parts[2], parts[3])
 
 
-async def _one(tx: Tx, wo: object) -> WorkOrderPublic:
-    (public,) = await service.to_public_many(tx, [wo])  # type: ignore[list-item]
+async def _one(tx: Tx, wo: WorkOrder) -> WorkOrderPublic:
+    (public,) = await service.to_public_many(tx, [wo])
     return public
 
 

@@ -469,7 +469,7 @@ async def list_work_orders(
 ) -> tuple[list[WorkOrder], int]:
     query = select(WorkOrder)
     if filters.status:
-        query = query.where(WorkOrder.status.in_(filters.status))  # type: ignore[attr-defined]
+        query = query.where(col(WorkOrder.status).in_(filters.status))
     if filters.service_code:
         st = await service_type_by_code(tx, filters.service_code)
         query = query.where(col(WorkOrder.service_type_id) == st.id)
@@ -485,15 +485,13 @@ async def list_work_orders(
         )
     now = utcnow()
     if filters.overdue is True:
-        query = query.where(WorkOrder.status.in_(OPEN), col(WorkOrder.due_at) < now)  # type: ignore[attr-defined]
+        query = query.where(col(WorkOrder.status).in_(OPEN), col(WorkOrder.due_at) < now)
     elif filters.overdue is False:
-        query = query.where(
-            or_(WorkOrder.status.not_in(OPEN), col(WorkOrder.due_at) >= now)  # type: ignore[attr-defined]
-        )
+        query = query.where(or_(col(WorkOrder.status).not_in(OPEN), col(WorkOrder.due_at) >= now))
     total = (await tx.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     rows = (
         await tx.execute(
-            query.order_by(WorkOrder.due_at, WorkOrder.priority, WorkOrder.id)  # type: ignore[arg-type]
+            query.order_by(col(WorkOrder.due_at), col(WorkOrder.priority), col(WorkOrder.id))
             .limit(filters.limit)
             .offset(filters.offset)
         )
@@ -539,7 +537,7 @@ async def history(tx: AsyncSession, work_order_id: int) -> list[AuditEventPublic
                 col(AuditEvent.entity_type) == "work_order",
                 col(AuditEvent.entity_id) == work_order_id,
             )
-            .order_by(AuditEvent.id)  # type: ignore[arg-type]
+            .order_by(col(AuditEvent.id))
         )
     ).scalars()
     return [AuditEventPublic.model_validate(e.model_dump()) for e in rows]

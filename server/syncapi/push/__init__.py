@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from server.accounts.auth import Actor
-from server.dbtypes import utcnow
+from server.dbtypes import table_of, utcnow
 from server.errors import Conflict, DomainError
 from server.syncapi import feed
 from server.syncapi.common import (
@@ -179,6 +179,6 @@ async def _log(
         )
     # On the table, not the model: one executemany (the ORM's bulk insert would split the
     # rows by which columns are None).
-    table = SyncMutation.metadata.tables[SyncMutation.__tablename__]
+    table = table_of(SyncMutation)
     await tx.execute(insert_for(tx)(table), log_rows)
     return results

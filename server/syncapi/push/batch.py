@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from server.accounts.auth import Actor
-from server.dbtypes import utcnow
+from server.dbtypes import table_of, utcnow
 from server.photos.models import WorkOrderPhoto
 from server.syncapi.models import (
     MutationIn,
@@ -87,7 +87,7 @@ class Applied:
         return self.conflict
 
 
-CLIENTS: Any = SyncClient.__table__  # type: ignore[attr-defined]
+CLIENTS: Any = table_of(SyncClient)
 
 
 def work_order_id(m: MutationIn) -> int | None:

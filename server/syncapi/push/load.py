@@ -138,8 +138,8 @@ async def _lock_orders(
         query = select(WorkOrder, linked.label("linked"))
     # Lock in id order: two batches touching the same orders never deadlock.
     rows = await tx.execute(
-        query.where(WorkOrder.id.in_(ids))  # type: ignore[union-attr]
-        .order_by(WorkOrder.id)
+        query.where(col(WorkOrder.id).in_(ids))
+        .order_by(col(WorkOrder.id))
         .with_for_update(of=WorkOrder)
     )
     for row in rows:
@@ -195,26 +195,32 @@ async def _existing_appends(
     voided: set[str] = set()
     if not (note_keys or entry_keys):
         return notes, materials, voided
-    parts = []
+    parts: list[Any] = []
     if note_keys:
         parts.append(
             select(
                 literal("n", String).label("kind"),
-                WorkOrderNote.id.label("id"),  # type: ignore[attr-defined]
+                col(WorkOrderNote.id).label("id"),
                 cast(null(), String).label("voids_id"),
-            ).where(WorkOrderNote.id.in_(note_keys))  # type: ignore[attr-defined]
+            ).where(col(WorkOrderNote.id).in_(note_keys))
         )
     if entry_keys:
         parts.append(
             select(
                 literal("m", String).label("kind"),
-                MaterialEntry.id.label("id"),  # type: ignore[attr-defined]
-                MaterialEntry.voids_id.label("voids_id"),  # type: ignore[union-attr]
+                col(MaterialEntry.id).label("id"),
+                col(MaterialEntry.voids_id).label("voids_id"),
             ).where(
-                or_(MaterialEntry.id.in_(entry_keys), MaterialEntry.voids_id.in_(entry_keys))  # type: ignore[attr-defined,union-attr]
+                or_(
+                    col(MaterialEntry.id).in_(entry_keys),
+                    col(MaterialEntry.voids_id).in_(entry_keys),
+                )
             )
         )
-    found = (await tx.execute(parts[0] if len(parts) == 1 else union_all(*parts))).all()
+    both: Any = (
+        parts[0] if len(parts) == 1 else union_all(*parts)
+    )  # (mypy 2.4 crashes inferring it)
+    found = (await tx.execute(both)).all()
     wanted = set(entry_keys)
     note_hits = [key for kind, key, _ in found if kind == "n"]
     entry_hits = [key for kind, key, _ in found if kind == "m" and key in wanted]
@@ -235,7 +241,7 @@ async def _existing_appends(
 async def _photos(tx: AsyncSession, keys: list[str]) -> dict[str, WorkOrderPhoto]:
     if not keys:
         return {}
-    rows = await tx.execute(select(WorkOrderPhoto).where(WorkOrderPhoto.id.in_(keys)))  # type: ignore[attr-defined]
+    rows = await tx.execute(select(WorkOrderPhoto).where(col(WorkOrderPhoto.id).in_(keys)))
     return {p.id: p for p in rows.scalars()}
 
 
@@ -288,7 +294,7 @@ async def _load_previous(tx: AsyncSession, batch: Batch, new: Sequence[MutationI
                 )
             ),
         )
-        .order_by(SyncMutation.id)  # type: ignore[arg-type]
+        .order_by(col(SyncMutation.id))
     )
     for wo_id, name, base_version, args in rows:
         written = _written_status(name, args)

@@ -11,6 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
 from server import events
+from server.dbtypes import table_of
 from server.syncapi import feed
 from server.syncapi.models import (
     MutationIn,
@@ -45,7 +46,7 @@ async def write_rows(tx: AsyncSession, batch: Batch) -> None:
     if batch.touched:
         ids, batch.touched = sorted(batch.touched), set()
         value = await feed.stamp(tx)
-        table: Any = WorkOrder.__table__  # type: ignore[attr-defined]
+        table: Any = table_of(WorkOrder)
         await tx.execute(update(table).where(table.c.id.in_(ids)).values(change_seq=value))
         for wo_id in ids:
             wo = batch.orders.get(wo_id)
@@ -54,10 +55,10 @@ async def write_rows(tx: AsyncSession, batch: Batch) -> None:
                 set_committed_value(wo, "change_seq", value)
     if batch.note_rows:
         rows, batch.note_rows = batch.note_rows, []
-        await tx.execute(insert(WorkOrderNote.__table__), rows)  # type: ignore[attr-defined]
+        await tx.execute(insert(table_of(WorkOrderNote)), rows)
     if batch.entry_rows:
         rows, batch.entry_rows = batch.entry_rows, []
-        await tx.execute(insert(MaterialEntry.__table__), rows)  # type: ignore[attr-defined]
+        await tx.execute(insert(table_of(MaterialEntry)), rows)
 
 
 async def finish(
