@@ -60,8 +60,8 @@ from server.shutdown import on_stop_signal
 from server.syncapi.routes import SyncController, SyncDeskController
 from server.tracking.routes import TrackingController
 from server.wiring import wire
+from server.workorders.queries import open_counts
 from server.workorders.routes import CrewWorkController, WorkOrderController
-from server.workorders.service import open_counts
 
 
 class Health(SQLModel):

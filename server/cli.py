@@ -1,9 +1,10 @@
 """The ``tournee`` command: run, migrate, demo, create-user, scheduler, vapid, cluster, backup,
 restore, city import, photos migrate.
 
-Lazy imports (the one module allowed them, tests/unit/test_architecture.py): each command imports
-what it runs inside its function, so ``tournee --help`` and a one-line misconfiguration message
-stay instant and never load the web app, the scheduler or the S3 client they do not need."""
+One function per command and the argparse tree that documents them (~450 lines, most of it
+help text). Lazy imports (the one module allowed them, tests/unit/test_architecture.py): each
+command imports what it runs inside its function, so ``tournee --help`` and a one-line
+misconfiguration message stay instant and never load the web app, the scheduler or the S3 client they do not need."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
 """Deterministic demo data for Québec City: boroughs, service types, crews, users, requests.
 
-Pure Python (standard library only, no database code): the seeding code turns these frozen
-dataclasses into rows. Everything is constant except :func:`generate_requests`, which is a pure
-function of ``(seed, n, now)``.
+Pure Python (no database code): the seeding code turns these frozen dataclasses into rows
+(through server/city_import.py, like a city's own files). Long because it is data (six borough
+outlines, fourteen service types, twenty-four crews, the request generator's tables), not logic;
+only server/seed.py reads it. Everything is constant except :func:`generate_requests`, which is
+a pure function of ``(seed, n, now)``.
 
 Geography
 ---------

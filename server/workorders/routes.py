@@ -10,7 +10,7 @@ from litestar.params import FromQuery, JSONBody, Parameter
 from server.accounts.auth import CurrentActor, crew_guard, dispatcher_guard
 from server.errors import Invalid
 from server.params import DbId, QueryDbId, Tx
-from server.workorders import notes, service
+from server.workorders import notes, queries, service
 from server.workorders.models import (
     AssignBody,
     BulkAssignBody,
@@ -50,7 +50,7 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
 
 
 async def _one(tx: Tx, wo: WorkOrder) -> WorkOrderPublic:
-    (public,) = await service.to_public_many(tx, [wo])
+    (public,) = await queries.to_public_many(tx, [wo])
     return public
 
 
@@ -91,7 +91,7 @@ class WorkOrderController(Controller):
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> WorkOrderPage:
-        filters = service.WorkOrderFilters(
+        filters = queries.WorkOrderFilters(
             status=_csv(status),
             service_code=service_code,
             crew_id=crew_id,
@@ -101,8 +101,8 @@ class WorkOrderController(Controller):
             limit=limit,
             offset=offset,
         )
-        rows, total = await service.list_work_orders(tx, filters)
-        items = await service.to_public_many(tx, rows)
+        rows, total = await queries.list_work_orders(tx, filters)
+        items = await queries.to_public_many(tx, rows)
         return WorkOrderPage(items=items, total=total, limit=limit, offset=offset)
 
     @post(
@@ -119,7 +119,7 @@ class WorkOrderController(Controller):
         self, tx: Tx, actor: CurrentActor, work_order_id: DbId
     ) -> WorkOrderDetail:
         wo = await service.load(tx, work_order_id)
-        result = await service.detail(tx, wo, actor)
+        result = await queries.detail(tx, wo, actor)
         assert isinstance(result, WorkOrderDetail)
         return result
 
@@ -137,7 +137,7 @@ class WorkOrderController(Controller):
         orders = []
         for work_order_id in dict.fromkeys(data.work_order_ids):
             orders.append(await service.assign(tx, work_order_id, data.crew_id, actor))
-        items = await service.to_public_many(tx, orders)
+        items = await queries.to_public_many(tx, orders)
         return BulkResult(updated=[wo.id for wo in items], items=items)
 
     @post("/{work_order_id:int}/priority", operation_id="reprioritiseWorkOrder", status_code=200)
@@ -180,7 +180,7 @@ class WorkOrderController(Controller):
         self, tx: Tx, actor: CurrentActor, work_order_id: DbId, data: JSONBody[MergeBody]
     ) -> WorkOrderDetail:
         wo = await service.merge_requests(tx, work_order_id, data.request_ids, actor)
-        result = await service.detail(tx, wo, actor)
+        result = await queries.detail(tx, wo, actor)
         assert isinstance(result, WorkOrderDetail)
         return result
 
@@ -201,14 +201,14 @@ class CrewWorkController(Controller):
         limit: Limit = 200,
         offset: Offset = 0,
     ) -> WorkOrderPage:
-        filters = service.WorkOrderFilters(
+        filters = queries.WorkOrderFilters(
             status=_csv(status) or service.OPEN,
             crew_id=actor.crew_id if actor.crew_id is not None else -1,
             limit=limit,
             offset=offset,
         )
-        rows, total = await service.list_work_orders(tx, filters)
-        items = await service.to_public_many(tx, rows)
+        rows, total = await queries.list_work_orders(tx, filters)
+        items = await queries.to_public_many(tx, rows)
         items.sort(key=lambda wo: (wo.priority, wo.due_at, wo.id))
         return WorkOrderPage(items=items, total=total, limit=limit, offset=offset)
 
@@ -216,7 +216,7 @@ class CrewWorkController(Controller):
     async def get_mine(self, tx: Tx, actor: CurrentActor, work_order_id: DbId) -> WorkOrderForCrew:
         wo = await service.load(tx, work_order_id)
         service.ensure_visible(wo, actor)
-        result = await service.detail(tx, wo, actor)
+        result = await queries.detail(tx, wo, actor)
         assert isinstance(result, WorkOrderForCrew)
         return result
 
