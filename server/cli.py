@@ -4,7 +4,8 @@ restore, city import, photos migrate.
 One function per command and the argparse tree that documents them (~450 lines, most of it
 help text). Lazy imports (the one module allowed them, tests/unit/test_architecture.py): each
 command imports what it runs inside its function, so ``tournee --help`` and a one-line
-misconfiguration message stay instant and never load the web app, the scheduler or the S3 client they do not need."""
+misconfiguration message stay instant and never load the web app, the scheduler or the S3
+client they do not need."""
 
 from __future__ import annotations
 
