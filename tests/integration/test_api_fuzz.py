@@ -5,7 +5,6 @@ Run longer with TOURNEE_FUZZ_EXAMPLES=500 make test-sqlite PYTEST_ARGS=-k fuzz.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -16,35 +15,15 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from tests.support.data import PASSWORDS
-from tests.support.live_server import LiveServer
+from tests.support.live_server import seeded_server_as_admin
 
 MAX_EXAMPLES = int(os.environ.get("TOURNEE_FUZZ_EXAMPLES", "12"))
 
 
 @pytest.fixture(scope="module")
 def live(database_url: str) -> Iterator[dict[str, str]]:
-    from server.app import create_app
-    from server.db import Database
-    from server.settings import get_settings
-    from tests.support.data import reset_and_seed
-
-    app_settings = get_settings()
-
-    async def seed() -> None:
-        db = Database(app_settings)
-        try:
-            await reset_and_seed(db)
-        finally:
-            await db.dispose()
-
-    asyncio.run(seed())
-    with LiveServer(create_app(app_settings)) as server:
-        response = httpx.post(
-            f"{server.url}/api/v1/auth/login",
-            json={"username": "admin", "password": PASSWORDS["admin"]},
-        )
-        response.raise_for_status()
-        yield {"url": server.url, "token": response.json()["token"]}
+    with seeded_server_as_admin() as (url, token):
+        yield {"url": url, "token": token}
 
 
 def _operations(live: dict[str, str]) -> list[Any]:

@@ -7,7 +7,6 @@ Run longer with TOURNEE_FUZZ_EXAMPLES=500.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import xml.etree.ElementTree as ET
@@ -19,8 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.data import PASSWORDS
-from tests.support.live_server import LiveServer
+from tests.support.live_server import seeded_server_as_admin
 
 MAX_EXAMPLES = int(os.environ.get("TOURNEE_FUZZ_EXAMPLES", "12")) * 4
 
@@ -89,34 +87,14 @@ bodies = st.one_of(
 
 @pytest.fixture(scope="module")
 def live(database_url: str) -> Iterator[dict[str, str]]:
-    from server.app import create_app
-    from server.db import Database
-    from server.settings import get_settings
-    from tests.support.data import reset_and_seed
-
-    app_settings = get_settings()
-
-    async def seed() -> None:
-        db = Database(app_settings)
-        try:
-            await reset_and_seed(db)
-        finally:
-            await db.dispose()
-
-    asyncio.run(seed())
-    with LiveServer(create_app(app_settings)) as server:
-        login = httpx.post(
-            f"{server.url}/api/v1/auth/login",
-            json={"username": "admin", "password": PASSWORDS["admin"]},
-        )
-        login.raise_for_status()
+    with seeded_server_as_admin() as (url, token):
         key = httpx.post(
-            f"{server.url}/api/v1/open311-keys",
+            f"{url}/api/v1/open311-keys",
             json={"name": "fuzz"},
-            headers={"Authorization": f"Bearer {login.json()['token']}"},
+            headers={"Authorization": f"Bearer {token}"},
         )
         key.raise_for_status()
-        yield {"url": server.url, "api_key": key.json()["api_key"]}
+        yield {"url": url, "api_key": key.json()["api_key"]}
 
 
 def _is_open311_error(response: httpx.Response) -> bool:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import uvicorn
 
 
@@ -52,3 +56,30 @@ class LiveServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def seeded_server_as_admin() -> Iterator[tuple[str, str]]:
+    """A live server over the run's database freshly seeded; yields (url, an admin's token)."""
+    from server.app import create_app
+    from server.db import Database
+    from server.settings import get_settings
+    from tests.support.data import PASSWORDS, reset_and_seed
+
+    settings = get_settings()
+
+    async def seed() -> None:
+        db = Database(settings)
+        try:
+            await reset_and_seed(db)
+        finally:
+            await db.dispose()
+
+    asyncio.run(seed())
+    with LiveServer(create_app(settings)) as server:
+        response = httpx.post(
+            f"{server.url}/api/v1/auth/login",
+            json={"username": "admin", "password": PASSWORDS["admin"]},
+        )
+        response.raise_for_status()
+        yield server.url, str(response.json()["token"])
