@@ -42,27 +42,17 @@ def main() -> int:
             "TOURNEE_SCHEDULER": "0",
         }
     )
-    import asyncio
 
     from server.app import create_app
-    from server.db import Database
     from server.migrate import upgrade
     from server.settings import get_settings
-    from tests.support.data import reset_and_seed
+    from tests.support.data import reset_and_seed_now
     from tests.support.live_server import LiveServer
 
     get_settings.cache_clear()
     upgrade()
     settings = get_settings()
-
-    async def seed() -> None:
-        db = Database(settings)
-        try:
-            await reset_and_seed(db)
-        finally:
-            await db.dispose()
-
-    asyncio.run(seed())
+    reset_and_seed_now(settings)
     with LiveServer(create_app(settings)) as live:
         return run(args, live, work)
 

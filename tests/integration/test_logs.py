@@ -4,7 +4,6 @@ API keys in the query string, citizens' tracking tokens in URL paths."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
@@ -23,20 +22,11 @@ CITY = {"lat": 46.8139, "lon": -71.2080}
 @pytest.fixture
 def logged(database_url: str) -> Iterator[tuple[str, io.StringIO]]:
     from server.app import create_app
-    from server.db import Database
     from server.settings import get_settings
-    from tests.support.data import reset_and_seed
+    from tests.support.data import reset_and_seed_now
 
     settings = get_settings()
-
-    async def seed() -> None:
-        db = Database(settings)
-        try:
-            await reset_and_seed(db)
-        finally:
-            await db.dispose()
-
-    asyncio.run(seed())
+    reset_and_seed_now(settings)
     app = create_app(settings)
     buffer = io.StringIO()
     configure_logging(settings, stream=buffer)  # what `tournee run` installs, into a buffer

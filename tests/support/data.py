@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import cache
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlmodel import SQLModel
 from server.accounts.auth import hash_password
 from server.db import Database
 from server.seed import DEMO_PASSWORDS, seed_reference, seed_users
+from server.settings import Settings
 
 PASSWORDS = DEMO_PASSWORDS
 
@@ -27,6 +29,19 @@ async def reset_and_seed(db: Database) -> dict[str, int]:
         crews = await seed_reference(tx)
         await seed_users(tx, crews, _hashes())
     return crews
+
+
+def reset_and_seed_now(settings: Settings) -> None:
+    """:func:`reset_and_seed` on the database of ``settings``, from synchronous code."""
+
+    async def seed() -> None:
+        db = Database(settings)
+        try:
+            await reset_and_seed(db)
+        finally:
+            await db.dispose()
+
+    asyncio.run(seed())
 
 
 async def reset(db: Database) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 import threading
@@ -62,20 +61,11 @@ class LiveServer:
 def seeded_server_as_admin() -> Iterator[tuple[str, str]]:
     """A live server over the run's database freshly seeded; yields (url, an admin's token)."""
     from server.app import create_app
-    from server.db import Database
     from server.settings import get_settings
-    from tests.support.data import PASSWORDS, reset_and_seed
+    from tests.support.data import PASSWORDS, reset_and_seed_now
 
     settings = get_settings()
-
-    async def seed() -> None:
-        db = Database(settings)
-        try:
-            await reset_and_seed(db)
-        finally:
-            await db.dispose()
-
-    asyncio.run(seed())
+    reset_and_seed_now(settings)
     with LiveServer(create_app(settings)) as server:
         response = httpx.post(
             f"{server.url}/api/v1/auth/login",
