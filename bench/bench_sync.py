@@ -80,7 +80,9 @@ class Bench:
         from server.db import Database
         from server.seed import seed_reference, seed_users
         from server.settings import get_settings
+        from server.wiring import wire
 
+        wire()  # the benchmark creates work orders through the services (docs/adr/0090)
         self.db = Database(get_settings())
         async with self.db.transaction() as tx:
             self.crews = await seed_reference(tx)
