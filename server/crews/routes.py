@@ -28,16 +28,13 @@ class CrewController(Controller):
 
     @get("/{crew_id:int}", operation_id="getCrew", guards=[dispatcher_guard])
     async def get_crew(self, tx: Tx, crew_load: CrewLoadDep, crew_id: DbId) -> CrewPublic:
-        (crew,) = await service.to_public(tx, [await service.get_crew(tx, crew_id)], crew_load)
-        return crew
+        return await service.get_crew(tx, crew_id, crew_load)
 
     @post("/", operation_id="createCrew", guards=[admin_guard])
     async def create_crew(
         self, tx: Tx, actor: CurrentActor, crew_load: CrewLoadDep, data: JSONBody[CrewCreate]
     ) -> CrewPublic:
-        created = await service.create_crew(tx, data, actor)
-        (crew,) = await service.to_public(tx, [created], crew_load)
-        return crew
+        return await service.create_crew(tx, data, actor, crew_load)
 
     @patch("/{crew_id:int}", operation_id="updateCrew", guards=[admin_guard])
     async def update_crew(
@@ -48,6 +45,4 @@ class CrewController(Controller):
         crew_id: DbId,
         data: JSONBody[CrewUpdate],
     ) -> CrewPublic:
-        updated = await service.update_crew(tx, crew_id, data, actor)
-        (crew,) = await service.to_public(tx, [updated], crew_load)
-        return crew
+        return await service.update_crew(tx, crew_id, data, actor, crew_load)

@@ -65,14 +65,21 @@ async def to_public(tx: AsyncSession, crews: list[Crew], load: CrewLoad) -> list
     ]
 
 
-async def get_crew(tx: AsyncSession, crew_id: int) -> Crew:
+async def get_crew(tx: AsyncSession, crew_id: int, load: CrewLoad) -> CrewPublic:
+    (public,) = await to_public(tx, [await _load(tx, crew_id)], load)
+    return public
+
+
+async def _load(tx: AsyncSession, crew_id: int) -> Crew:
     crew = await tx.get(Crew, crew_id)
     if crew is None:
         raise NotFound("crew", crew_id)
     return crew
 
 
-async def create_crew(tx: AsyncSession, data: CrewCreate, actor: Actor) -> Crew:
+async def create_crew(
+    tx: AsyncSession, data: CrewCreate, actor: Actor, load: CrewLoad
+) -> CrewPublic:
     await check_borough(tx, data.borough_code)
     if (await tx.execute(select(col(Crew.id)).where(col(Crew.code) == data.code))).first():
         raise Conflict("duplicate_code", code=data.code)
@@ -88,11 +95,14 @@ async def create_crew(tx: AsyncSession, data: CrewCreate, actor: Actor) -> Crew:
         actor=actor,
         changes=diff({}, data.model_dump()),
     )
-    return crew
+    (public,) = await to_public(tx, [crew], load)
+    return public
 
 
-async def update_crew(tx: AsyncSession, crew_id: int, data: CrewUpdate, actor: Actor) -> Crew:
-    crew = await get_crew(tx, crew_id)
+async def update_crew(
+    tx: AsyncSession, crew_id: int, data: CrewUpdate, actor: Actor, load: CrewLoad
+) -> CrewPublic:
+    crew = await _load(tx, crew_id)
     patch = data.model_dump(exclude_unset=True, exclude_none=True)
     if "borough_code" in patch:
         await check_borough(tx, patch["borough_code"])
@@ -109,4 +119,5 @@ async def update_crew(tx: AsyncSession, crew_id: int, data: CrewUpdate, actor: A
         actor=actor,
         changes=diff(before, crew.model_dump()),
     )
-    return crew
+    (public,) = await to_public(tx, [crew], load)
+    return public

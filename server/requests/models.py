@@ -132,3 +132,14 @@ class RequestForCrew(SQLModel):
     address: str
     created_at: datetime
     channel: str
+
+
+class ServiceRequestPage(SQLModel):
+    items: list[ServiceRequestPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class ServiceRequestDetail(ServiceRequestPublic):
+    duplicates: list[dict[str, Any]]

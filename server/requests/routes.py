@@ -17,21 +17,11 @@ from server.requests.models import (
     CitizenRequestCreate,
     ServiceRequestCreate,
     ServiceRequestCreated,
-    ServiceRequestPublic,
+    ServiceRequestDetail,
+    ServiceRequestPage,
     ServiceTypeCreate,
     ServiceTypePublic,
 )
-
-
-class ServiceRequestPage(SQLModel):
-    items: list[ServiceRequestPublic]
-    total: int
-    limit: int
-    offset: int
-
-
-class ServiceRequestDetail(ServiceRequestPublic):
-    duplicates: list[dict[str, Any]]
 
 
 class CitizenRequestCreated(SQLModel):
@@ -72,19 +62,15 @@ class ServiceRequestController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
     ) -> ServiceRequestPage:
-        statuses = [s.strip() for s in (status or "").split(",") if s.strip()]
-        rows, total = await service.list_requests(
+        return await service.request_page(
             tx,
-            status=statuses,
+            status=[s.strip() for s in (status or "").split(",") if s.strip()],
             unassigned=unassigned,
             service_code=service_code,
             borough=borough,
             limit=limit,
             offset=offset,
         )
-        types = await service.service_types_by_id(tx, {r.service_type_id for r in rows})
-        items = [service.to_public(r, types[r.service_type_id]) for r in rows]
-        return ServiceRequestPage(items=items, total=total, limit=limit, offset=offset)
 
     @post("/", operation_id="createRequest", summary="Intake by a 311 agent (phone)")
     async def create_request(
@@ -94,31 +80,20 @@ class ServiceRequestController(Controller):
         settings: AppSettings,
         data: JSONBody[ServiceRequestCreate],
     ) -> ServiceRequestCreated:
-        request = await service.create_request(tx, data, settings, actor)
-        duplicates = await service.likely_duplicates(tx, request, settings.duplicate_radius_m)
-        types = await service.service_types_by_id(tx, {request.service_type_id})
-        public = service.to_public(request, types[request.service_type_id])
-        return ServiceRequestCreated(
-            **public.model_dump(), tracking_token=request.tracking_token, duplicates=duplicates
-        )
+        return await service.intake_by_agent(tx, data, settings, actor)
 
     @get("/{request_id:int}", operation_id="getRequest")
     async def get_request(
         self, tx: Tx, settings: AppSettings, request_id: DbId
     ) -> ServiceRequestDetail:
-        request = await service.get_request(tx, request_id)
-        types = await service.service_types_by_id(tx, {request.service_type_id})
-        public = service.to_public(request, types[request.service_type_id])
-        duplicates = await service.likely_duplicates(tx, request, settings.duplicate_radius_m)
-        return ServiceRequestDetail(**public.model_dump(), duplicates=duplicates)
+        return await service.request_detail(tx, request_id, settings.duplicate_radius_m)
 
     @get("/{request_id:int}/duplicates", operation_id="suggestDuplicates")
     async def duplicates(
         self, tx: Tx, settings: AppSettings, request_id: DbId
     ) -> list[dict[str, Any]]:
         """Open requests of the same type within the duplicate radius (50 m by default)."""
-        request = await service.get_request(tx, request_id)
-        return await service.likely_duplicates(tx, request, settings.duplicate_radius_m)
+        return await service.duplicates_of(tx, request_id, settings.duplicate_radius_m)
 
 
 class CitizenController(Controller):

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from server import events
+from server.accounts.auth import Actor
 from server.audit import record
 from server.city.service import borough_of
 from server.errors import Conflict, Invalid, NotFound
@@ -19,6 +20,9 @@ from server.requests.events import RequestCreated
 from server.requests.models import (
     ServiceRequest,
     ServiceRequestCreate,
+    ServiceRequestCreated,
+    ServiceRequestDetail,
+    ServiceRequestPage,
     ServiceRequestPublic,
     ServiceType,
     ServiceTypeCreate,
@@ -185,3 +189,58 @@ def to_public(request: ServiceRequest, service_type: ServiceType) -> ServiceRequ
     data = request.model_dump()
     data["service_code"] = service_type.code
     return ServiceRequestPublic.model_validate(data)
+
+
+async def _public(tx: AsyncSession, request: ServiceRequest) -> ServiceRequestPublic:
+    types = await service_types_by_id(tx, {request.service_type_id})
+    return to_public(request, types[request.service_type_id])
+
+
+async def request_page(
+    tx: AsyncSession,
+    *,
+    status: Sequence[str] | None,
+    unassigned: bool | None,
+    service_code: str | None,
+    borough: str | None,
+    limit: int,
+    offset: int,
+) -> ServiceRequestPage:
+    """The dispatch queue, one page, in the dispatcher's view."""
+    rows, total = await list_requests(
+        tx,
+        status=status,
+        unassigned=unassigned,
+        service_code=service_code,
+        borough=borough,
+        limit=limit,
+        offset=offset,
+    )
+    types = await service_types_by_id(tx, {r.service_type_id for r in rows})
+    items = [to_public(r, types[r.service_type_id]) for r in rows]
+    return ServiceRequestPage(items=items, total=total, limit=limit, offset=offset)
+
+
+async def intake_by_agent(
+    tx: AsyncSession, data: ServiceRequestCreate, settings: Settings, actor: Actor
+) -> ServiceRequestCreated:
+    """A 311 agent records a call: the request, its tracking token, likely duplicates."""
+    request = await create_request(tx, data, settings, actor)
+    duplicates = await likely_duplicates(tx, request, settings.duplicate_radius_m)
+    public = await _public(tx, request)
+    return ServiceRequestCreated(
+        **public.model_dump(), tracking_token=request.tracking_token, duplicates=duplicates
+    )
+
+
+async def request_detail(
+    tx: AsyncSession, request_id: int, radius_m: float
+) -> ServiceRequestDetail:
+    request = await get_request(tx, request_id)
+    public = await _public(tx, request)
+    duplicates = await likely_duplicates(tx, request, radius_m)
+    return ServiceRequestDetail(**public.model_dump(), duplicates=duplicates)
+
+
+async def duplicates_of(tx: AsyncSession, request_id: int, radius_m: float) -> list[dict[str, Any]]:
+    return await likely_duplicates(tx, await get_request(tx, request_id), radius_m)

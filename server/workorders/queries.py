@@ -20,10 +20,11 @@ from server.workorders.models import (
     WorkOrder,
     WorkOrderDetail,
     WorkOrderForCrew,
+    WorkOrderPage,
     WorkOrderPublic,
 )
 from server.workorders.notes import notes_of
-from server.workorders.service import OPEN
+from server.workorders.service import OPEN, ensure_visible, load
 
 
 @dataclass(frozen=True)
@@ -161,3 +162,30 @@ async def detail(
         requests=[RequestForCrew.model_validate(r.model_dump()) for r in requests],
         history=events,
     )
+
+
+async def page(
+    tx: AsyncSession, filters: WorkOrderFilters, *, crew_order: bool = False
+) -> WorkOrderPage:
+    """One page of the list in the public view (``crew_order``: a crew's phone sorts by priority,
+    then due time)."""
+    rows, total = await list_work_orders(tx, filters)
+    items = await to_public_many(tx, rows)
+    if crew_order:
+        items.sort(key=lambda wo: (wo.priority, wo.due_at, wo.id))
+    return WorkOrderPage(items=items, total=total, limit=filters.limit, offset=filters.offset)
+
+
+async def dispatcher_detail(tx: AsyncSession, work_order_id: int, actor: Actor) -> WorkOrderDetail:
+    result = await detail(tx, await load(tx, work_order_id), actor)
+    assert isinstance(result, WorkOrderDetail)
+    return result
+
+
+async def crew_detail(tx: AsyncSession, work_order_id: int, actor: Actor) -> WorkOrderForCrew:
+    """The order as a crew phone sees it: its own crew's only, no reporter contact."""
+    wo = await load(tx, work_order_id)
+    ensure_visible(wo, actor)
+    result = await detail(tx, wo, actor)
+    assert isinstance(result, WorkOrderForCrew)
+    return result

@@ -101,9 +101,7 @@ class WorkOrderController(Controller):
             limit=limit,
             offset=offset,
         )
-        rows, total = await queries.list_work_orders(tx, filters)
-        items = await queries.to_public_many(tx, rows)
-        return WorkOrderPage(items=items, total=total, limit=limit, offset=offset)
+        return await queries.page(tx, filters)
 
     @post(
         "/", operation_id="createWorkOrder", summary="Create a work order from requests or planned"
@@ -118,10 +116,7 @@ class WorkOrderController(Controller):
     async def get_work_order(
         self, tx: Tx, actor: CurrentActor, work_order_id: DbId
     ) -> WorkOrderDetail:
-        wo = await service.load(tx, work_order_id)
-        result = await queries.detail(tx, wo, actor)
-        assert isinstance(result, WorkOrderDetail)
-        return result
+        return await queries.dispatcher_detail(tx, work_order_id, actor)
 
     @post("/{work_order_id:int}/assign", operation_id="assignWorkOrder", status_code=200)
     async def assign(
@@ -207,18 +202,11 @@ class CrewWorkController(Controller):
             limit=limit,
             offset=offset,
         )
-        rows, total = await queries.list_work_orders(tx, filters)
-        items = await queries.to_public_many(tx, rows)
-        items.sort(key=lambda wo: (wo.priority, wo.due_at, wo.id))
-        return WorkOrderPage(items=items, total=total, limit=limit, offset=offset)
+        return await queries.page(tx, filters, crew_order=True)
 
     @get("/{work_order_id:int}", operation_id="getMyWorkOrder")
     async def get_mine(self, tx: Tx, actor: CurrentActor, work_order_id: DbId) -> WorkOrderForCrew:
-        wo = await service.load(tx, work_order_id)
-        service.ensure_visible(wo, actor)
-        result = await queries.detail(tx, wo, actor)
-        assert isinstance(result, WorkOrderForCrew)
-        return result
+        return await queries.crew_detail(tx, work_order_id, actor)
 
     @post("/{work_order_id:int}/transition", operation_id="transitionMyWorkOrder", status_code=200)
     async def transition_mine(
