@@ -147,8 +147,16 @@ def _applied(action: Action | None) -> Verdict:
     return Verdict(MutationOutcome.APPLIED, action=action)
 
 
-def _conflict(kind: ConflictKind, **kw: object) -> Verdict:
-    return Verdict(MutationOutcome.APPLIED_WITH_CONFLICT, conflict=kind, code=kind.value, **kw)  # type: ignore[arg-type]
+def _conflict(
+    kind: ConflictKind, *, action: Action | None = None, work_performed: bool = False
+) -> Verdict:
+    return Verdict(
+        MutationOutcome.APPLIED_WITH_CONFLICT,
+        action=action,
+        conflict=kind,
+        code=kind.value,
+        work_performed=work_performed,
+    )
 
 
 def _legal(order: OrderView, action: Action | None, outcome: Outcome | None = None) -> str | None:
